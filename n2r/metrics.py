@@ -1,0 +1,134 @@
+"""Evaluation metrics as plain functions; each docstring states its formula and source.
+
+Masks are 0/1 tensors of equal shape; ``valid`` marks the units that count (real tokens or
+edges) — padding is excluded everywhere, unlike the reference code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+
+@dataclass
+class RationaleCounts:
+    """Micro-averaging accumulator: true/false positives, false negatives, selected and real units."""
+
+    tp: float = 0.0
+    fp: float = 0.0
+    fn: float = 0.0
+    selected: float = 0.0
+    total: float = 0.0
+
+    def add(self, pred: torch.Tensor, gold: torch.Tensor | None, valid: torch.Tensor) -> None:
+        p, v = pred.bool() & valid.bool(), valid.bool()
+        self.selected += float(p.sum())
+        self.total += float(v.sum())
+        if gold is not None:
+            g = gold.bool() & v
+            self.tp += float((p & g).sum())
+            self.fp += float((p & ~g).sum())
+            self.fn += float((~p & g).sum())
+
+    def precision(self) -> float:
+        return _ratio(self.tp, self.tp + self.fp)
+
+    def recall(self) -> float:
+        return _ratio(self.tp, self.tp + self.fn)
+
+    def f1(self) -> float:
+        return f1_from(self.precision(), self.recall())
+
+    def sparsity(self) -> float:
+        return _ratio(self.selected, self.total)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else 0.0
+
+
+def f1_from(precision: float, recall: float) -> float:
+    """F1 = 2PR / (P + R), 0 when P + R = 0."""
+    return _ratio(2 * precision * recall, precision + recall)
+
+
+def rationale_prf(pred: torch.Tensor, gold: torch.Tensor, valid: torch.Tensor) -> tuple[float, float, float]:
+    """Micro token (or edge/node) precision, recall, F1 against human rationales.
+
+    P = Σ|pred ∧ gold| / Σ|pred|, R = Σ|pred ∧ gold| / Σ|gold|, sums over all units of the
+    whole set — the Beer/Hotel convention of Lei et al. (2016) and the N2R evaluation
+    (``pred = z > 0.5``).
+    """
+    counts = RationaleCounts()
+    counts.add(pred, gold, valid)
+    return counts.precision(), counts.recall(), counts.f1()
+
+
+def selection_sparsity(pred: torch.Tensor, valid: torch.Tensor) -> float:
+    """S = selected real units / real units (the "S" column of Beer tables)."""
+    counts = RationaleCounts()
+    counts.add(pred, None, valid)
+    return counts.sparsity()
+
+
+def macro_token_f1(preds: Sequence[Sequence[int]], golds: Sequence[Sequence[int]]) -> float:
+    """ERASER token F1 (DeYoung et al. 2020): mean over documents of each document's token F1.
+
+    A document with neither predicted nor gold tokens scores 0, as in ERASER's scorer,
+    which averages over documents that have annotations.
+    """
+    if len(preds) != len(golds):
+        raise ValueError(f"macro_token_f1: {len(preds)} predictions for {len(golds)} documents")
+    scores = []
+    for p, g in zip(preds, golds):
+        pt, gt = torch.as_tensor(p).bool(), torch.as_tensor(g).bool()
+        if pt.shape != gt.shape:
+            raise ValueError("macro_token_f1: prediction and gold lengths differ")
+        tp = float((pt & gt).sum())
+        scores.append(f1_from(_ratio(tp, float(pt.sum())), _ratio(tp, float(gt.sum()))))
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def comprehensiveness(p_full: torch.Tensor, p_without: torch.Tensor, labels: torch.Tensor) -> float:
+    """ERASER comprehensiveness (DeYoung et al. 2020): mean_i p(ŷ_i|x_i) − p(ŷ_i|x_i \\ r_i).
+
+    ``p_*`` are class probabilities ``[N, C]``; ``labels`` is ŷ, the class predicted on the full
+    input. Higher means the rationale was needed.
+    """
+    idx = labels.long().unsqueeze(1)
+    return float((p_full.gather(1, idx) - p_without.gather(1, idx)).mean())
+
+
+def sufficiency(p_full: torch.Tensor, p_only: torch.Tensor, labels: torch.Tensor) -> float:
+    """ERASER sufficiency (DeYoung et al. 2020): mean_i p(ŷ_i|x_i) − p(ŷ_i|r_i). Lower is better."""
+    idx = labels.long().unsqueeze(1)
+    return float((p_full.gather(1, idx) - p_only.gather(1, idx)).mean())
+
+
+def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of examples whose predicted class equals the label."""
+    if labels.numel() == 0:
+        return 0.0
+    return float((predicted.long() == labels.long()).float().mean())
+
+
+def auroc(scores: torch.Tensor, gold: torch.Tensor) -> float:
+    """Area under the ROC curve of soft scores vs 0/1 ground truth (e.g. explanation edges).
+
+    Mann–Whitney form: AUC = (Σ ranks of positives − n₊(n₊+1)/2) / (n₊ n₋), with average
+    ranks for ties (Hanley & McNeil 1982). Undefined (NaN) when only one class is present.
+    """
+    s = scores.flatten().double()
+    g = gold.flatten().bool()
+    n_pos, n_neg = int(g.sum()), int((~g).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = torch.argsort(s)
+    ranks = torch.empty_like(s)
+    ranks[order] = torch.arange(1, len(s) + 1, dtype=torch.float64)
+    uniq, inverse = torch.unique(s, return_inverse=True)
+    avg = torch.zeros(len(uniq), dtype=torch.float64).index_add_(0, inverse, ranks)
+    avg /= torch.bincount(inverse, minlength=len(uniq)).double()
+    ranks = avg[inverse]
+    return float((ranks[g].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

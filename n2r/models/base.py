@@ -1,0 +1,89 @@
+"""The rationalizer: a generator that selects units and a predictor that sees only them.
+
+Every encoder family (GRU, BERT, GCN) supplies a :class:`Generator` and a :class:`Predictor`;
+:class:`Rationalizer` composes them with the selection step. The objectives in
+:mod:`n2r.objectives` train ``rationalizer.generator`` and ``rationalizer.predictor`` as the two
+parameter groups of the paper's two-step update.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from n2r.models.selection import select_units
+
+
+@dataclass
+class GeneratorOutput:
+    logits: torch.Tensor                  # [..., 2] per unit (token or edge)
+    unit_mask: torch.Tensor               # which units are real and selectable
+    node_logits: torch.Tensor | None = None   # [N, 2] when graphs also select nodes
+    node_mask: torch.Tensor | None = None
+
+
+@dataclass
+class RationaleOutput:
+    """One forward pass. ``h`` is the predictor representation whose norm N2R maximises."""
+
+    z: torch.Tensor
+    unit_mask: torch.Tensor
+    logits: torch.Tensor
+    h: torch.Tensor
+    generator_logits: torch.Tensor
+    z_nodes: torch.Tensor | None = None
+    node_mask: torch.Tensor | None = None
+
+
+class Generator(nn.Module):
+    def forward(self, batch: Any) -> GeneratorOutput:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Predictor(nn.Module):
+    def forward(self, batch: Any, z: torch.Tensor,
+                z_nodes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns ``(class_logits, h)`` computed from the selected units only."""
+        raise NotImplementedError  # pragma: no cover - interface
+
+
+class Rationalizer(nn.Module):
+    """``generator`` + ``predictor``.
+
+    ``sequential`` says whether units are ordered (text), which makes the continuity
+    penalty meaningful; graph edges are not.
+    """
+
+    def __init__(self, generator: Generator, predictor: Predictor, *, tau: float = 1.0,
+                 eval_selection: str = "argmax", sequential: bool = True):
+        super().__init__()
+        self.generator = generator
+        self.predictor = predictor
+        self.tau = tau
+        self.eval_selection = eval_selection
+        self.sequential = sequential
+
+    def select(self, batch: Any) -> tuple[GeneratorOutput, torch.Tensor, torch.Tensor | None]:
+        gen = self.generator(batch)
+        kwargs = dict(training=self.training, tau=self.tau, eval_selection=self.eval_selection)
+        z = select_units(gen.logits, gen.unit_mask, **kwargs)
+        z_nodes = None
+        if gen.node_logits is not None:
+            z_nodes = select_units(gen.node_logits, gen.node_mask, **kwargs)
+        return gen, z, z_nodes
+
+    def forward(self, batch: Any, detach_mask: bool = False) -> RationaleOutput:
+        """Select, then predict. ``detach_mask`` stops the predictor's loss reaching the generator."""
+        gen, z, z_nodes = self.select(batch)
+        z_in = z.detach() if detach_mask else z
+        zn_in = None if z_nodes is None else (z_nodes.detach() if detach_mask else z_nodes)
+        logits, h = self.predictor(batch, z_in, zn_in)
+        return RationaleOutput(z=z, unit_mask=gen.unit_mask, logits=logits, h=h,
+                               generator_logits=gen.logits, z_nodes=z_nodes, node_mask=gen.node_mask)
+
+    def predict(self, batch: Any, z: torch.Tensor,
+                z_nodes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The predictor on an explicit mask (used for faithfulness scores)."""
+        return self.predictor(batch, z, z_nodes)

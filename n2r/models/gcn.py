@@ -1,0 +1,77 @@
+"""GCN rationalizer over PyTorch Geometric batches; units are edges (and optionally nodes).
+
+Generator: a ``GCNConv`` stack embeds nodes; an edge ``(i, j)`` is scored by an MLP on the
+symmetric features ``[h_i + h_j, h_i ⊙ h_j]`` (2 logits), a node by a linear head. Predictor:
+its own ``GCNConv`` stack on the same graph with the selected edges as edge weights (and node
+features multiplied by the node mask), global pooling into ``h``, dropout, linear classifier.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch_geometric.nn import GCNConv, global_add_pool, global_max_pool, global_mean_pool
+
+from n2r.models.base import Generator, GeneratorOutput, Predictor
+
+POOLS = {"max": global_max_pool, "mean": global_mean_pool, "sum": global_add_pool}
+
+
+class GCNEncoder(nn.Module):
+    def __init__(self, in_channels: int, hidden: int, num_layers: int, dropout: float):
+        super().__init__()
+        dims = [in_channels] + [hidden] * num_layers
+        self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.dropout = dropout
+
+    def forward(self, x, edge_index, edge_weight=None):
+        for i, conv in enumerate(self.convs):
+            x = torch.relu(conv(x, edge_index, edge_weight))
+            if i < len(self.convs) - 1:
+                x = nn.functional.dropout(x, self.dropout, self.training)
+        return x
+
+
+class GCNGenerator(Generator):
+    def __init__(self, encoder: GCNEncoder, hidden: int, select_nodes: bool):
+        super().__init__()
+        self.encoder = encoder
+        self.edge_head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+        self.node_head = nn.Linear(hidden, 2) if select_nodes else None
+
+    def forward(self, batch) -> GeneratorOutput:
+        h = self.encoder(batch.x.float(), batch.edge_index)
+        src, dst = batch.edge_index
+        pair = torch.cat([h[src] + h[dst], h[src] * h[dst]], dim=-1)
+        logits = self.edge_head(pair)
+        edge_mask = torch.ones(logits.shape[0], dtype=torch.bool, device=logits.device)
+        if self.node_head is None:
+            return GeneratorOutput(logits=logits, unit_mask=edge_mask)
+        node_mask = torch.ones(h.shape[0], dtype=torch.bool, device=h.device)
+        return GeneratorOutput(logits, edge_mask, self.node_head(h), node_mask)
+
+
+class GCNPredictor(Predictor):
+    def __init__(self, encoder: GCNEncoder, hidden: int, num_classes: int, dropout: float, pooling: str):
+        super().__init__()
+        self.encoder = encoder
+        self.pool = POOLS[pooling]
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def forward(self, batch, z: torch.Tensor, z_nodes: torch.Tensor | None = None):
+        x = batch.x.float()
+        if z_nodes is not None:
+            x = x * z_nodes.unsqueeze(-1)
+        nodes = self.encoder(x, batch.edge_index, z)
+        h = self.pool(nodes, batch.batch)
+        return self.classifier(self.dropout(h)), h
+
+
+def build_gcn(cfg, *, in_channels: int):
+    if cfg.pooling not in POOLS:
+        raise ValueError(f"model.pooling: {cfg.pooling!r} is not a graph pooling; use one of {sorted(POOLS)}")
+    gen_encoder = GCNEncoder(in_channels, cfg.hidden_size, cfg.num_layers, cfg.dropout)
+    pred_encoder = gen_encoder if cfg.shared_encoder else GCNEncoder(in_channels, cfg.hidden_size, cfg.num_layers, cfg.dropout)
+    generator = GCNGenerator(gen_encoder, cfg.hidden_size, cfg.select_nodes)
+    predictor = GCNPredictor(pred_encoder, cfg.hidden_size, cfg.num_classes, cfg.dropout, cfg.pooling)
+    return generator, predictor

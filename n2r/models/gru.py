@@ -1,0 +1,73 @@
+"""GRU rationalizer over frozen pretrained word embeddings (the reference architecture).
+
+Generator: embedding → 1-layer BiGRU (``hidden_size`` per direction) → LayerNorm → dropout →
+Linear(2·hidden → 2) per token. Predictor: its own BiGRU over ``embedding · z``; outputs at
+padding are set to −1e6 and max-pooled over time into ``h`` ∈ R^{2·hidden}; then dropout and a
+linear classifier. Padded positions are skipped with packed sequences (the reference code runs
+the backward direction over padding).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from n2r.batch import TextBatch
+from n2r.models.base import Generator, GeneratorOutput, Predictor
+
+PAD_FILL = -1e6
+
+
+class BiGRUEncoder(nn.Module):
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size, num_layers=1, batch_first=True, bidirectional=True)
+        self.output_size = 2 * hidden_size
+
+    def forward(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        lengths = attention_mask.sum(dim=1).cpu()
+        packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.gru(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=inputs.shape[1])
+        return out
+
+
+class GRUGenerator(Generator):
+    def __init__(self, embedding: nn.Embedding, encoder: BiGRUEncoder, dropout: float):
+        super().__init__()
+        self.embedding = embedding
+        self.encoder = encoder
+        self.norm = nn.LayerNorm(encoder.output_size)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.output_size, 2)
+
+    def forward(self, batch: TextBatch) -> GeneratorOutput:
+        states = self.encoder(self.embedding(batch.input_ids), batch.attention_mask)
+        logits = self.head(self.dropout(self.norm(states)))
+        return GeneratorOutput(logits=logits, unit_mask=batch.unit_mask)
+
+
+class GRUPredictor(Predictor):
+    def __init__(self, embedding: nn.Embedding, encoder: BiGRUEncoder, num_classes: int, dropout: float):
+        super().__init__()
+        self.embedding = embedding
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(encoder.output_size, num_classes)
+
+    def forward(self, batch: TextBatch, z: torch.Tensor, z_nodes=None):
+        inputs = self.embedding(batch.input_ids) * z.unsqueeze(-1).to(self.embedding.weight.dtype)
+        states = self.encoder(inputs, batch.attention_mask)
+        states = states.masked_fill(~batch.attention_mask.unsqueeze(-1), PAD_FILL)
+        h = states.max(dim=1).values
+        return self.classifier(self.dropout(h)), h
+
+
+def build_gru(cfg, *, embedding_matrix: torch.Tensor):
+    """Generator and predictor over one frozen embedding table (frozen, so sharing is free)."""
+    embedding = nn.Embedding.from_pretrained(embedding_matrix.float(), freeze=True, padding_idx=0)
+    gen_encoder = BiGRUEncoder(embedding.embedding_dim, cfg.hidden_size)
+    pred_encoder = gen_encoder if cfg.shared_encoder else BiGRUEncoder(embedding.embedding_dim, cfg.hidden_size)
+    generator = GRUGenerator(embedding, gen_encoder, cfg.dropout)
+    predictor = GRUPredictor(embedding, pred_encoder, cfg.num_classes, cfg.dropout)
+    return generator, predictor

@@ -1,0 +1,173 @@
+"""Training objectives: ``rnp`` (MMI), ``n2r`` and ``rnp+n2r``, with their loss terms.
+
+Notation (Liu et al., "Breaking Free from MMI", ICLR 2025): the generator selects a mask
+``z`` over units (tokens or edges), the predictor maps the selected input ``Z`` to a
+representation ``h = Enc(Z)`` and class logits.
+
+- Sparsity  Ω_s(z) = | Σ z·m / Σ m − s |          (m: real units, s: target share)
+- Continuity Ω_c(z) = Σ_t |z_t − z_{t−1}| m_t m_{t−1} / Σ_t m_t m_{t−1}
+- Norm       L_n(h) = −mean_b log(‖h_b‖₂ + ε)       (``norm_form: log``; ``plain``: −mean ‖h_b‖₂)
+
+The reference code computes Ω_s and Ω_c over all positions, padding included; here padding
+never counts as selected nor as a neighbour, so a batch's loss does not depend on how much it
+was padded.
+
+Each objective's :meth:`Objective.train_step` performs the full update for one batch through
+an ``update(loss)`` callback supplied by the engine (zero grads, backward, gradient sync,
+clipping, optimizer step), so the same objective runs single-process and under DDP.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from n2r.config import ObjectiveConfig
+from n2r.models.base import RationaleOutput, Rationalizer
+from n2r.registry import Registry
+
+Update = Callable[[torch.Tensor], None]
+
+OBJECTIVES: Registry = Registry("objective")
+
+
+# --------------------------------------------------------------------------- loss terms
+def sparsity_loss(z: torch.Tensor, unit_mask: torch.Tensor, target: float) -> torch.Tensor:
+    """Ω_s = |Σ z·m / Σ m − s| over the whole batch (Lei et al. 2016; N2R Eq. for Ω)."""
+    m = unit_mask.to(z.dtype)
+    return ((z * m).sum() / m.sum().clamp_min(1.0) - target).abs()
+
+
+def continuity_loss(z: torch.Tensor, unit_mask: torch.Tensor) -> torch.Tensor:
+    """Ω_c = mean |z_t − z_{t−1}| over adjacent pairs of real tokens; 0 when no pair exists."""
+    if z.dim() < 2 or z.shape[-1] < 2:
+        return z.sum() * 0.0
+    m = unit_mask.to(z.dtype)
+    pairs = m[..., 1:] * m[..., :-1]
+    return ((z[..., 1:] - z[..., :-1]).abs() * pairs).sum() / pairs.sum().clamp_min(1.0)
+
+
+def norm_loss(h: torch.Tensor, form: str = "log", eps: float = 1e-6) -> torch.Tensor:
+    """N2R's norm term: −mean log(‖h‖₂ + ε) (``log``) or −mean ‖h‖₂ (``plain``).
+
+    ‖0‖₂ has a zero (not NaN) gradient in PyTorch, so an all-zero selection is safe.
+    """
+    norms = torch.linalg.vector_norm(h.float(), ord=2, dim=-1)
+    if form == "log":
+        return -torch.log(norms + eps).mean()
+    if form == "plain":
+        return -norms.mean()
+    raise ValueError(f"objective.norm_form: unknown {form!r}; use 'log' or 'plain'")
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Temporarily set ``requires_grad=False`` on the parameters that have it (restored after)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+# --------------------------------------------------------------------------- objectives
+class Objective:
+    """Base: holds the coefficients and the shared regulariser Ω = λs·Ω_s + λc·Ω_c."""
+
+    name = "base"
+    default_ce_weight = 1.0
+
+    def __init__(self, cfg: ObjectiveConfig):
+        self.cfg = cfg
+        self.ce_weight = self.default_ce_weight if cfg.ce_weight is None else cfg.ce_weight
+
+    def regularizer(self, model: Rationalizer, out: RationaleOutput) -> dict[str, torch.Tensor]:
+        """λs·Ω_s (+ node sparsity for graphs that select nodes) and λc·Ω_c (sequences only)."""
+        c = self.cfg
+        sparsity = sparsity_loss(out.z, out.unit_mask, c.sparsity_target)
+        if out.z_nodes is not None:
+            sparsity = sparsity + sparsity_loss(out.z_nodes, out.node_mask, c.sparsity_target)
+        continuity = continuity_loss(out.z, out.unit_mask) if model.sequential else out.z.sum() * 0.0
+        return {"sparsity": sparsity, "continuity": continuity,
+                "omega": c.lambda_sparsity * sparsity + c.lambda_continuity * continuity}
+
+    def train_step(self, model: Rationalizer, batch: Any, update: Update) -> dict[str, torch.Tensor]:
+        raise NotImplementedError  # pragma: no cover - interface
+
+    # The two building blocks of every objective below.
+    def _rnp_step(self, model, batch, update, *, detach_mask: bool, prefix: str) -> dict[str, torch.Tensor]:
+        """Step 1: CE of the predictor on the sampled rationale + Ω.
+
+        With ``detach_mask`` (``n2r``) the CE reaches only the predictor; Ω reaches the generator.
+        """
+        out = model(batch, detach_mask=detach_mask)
+        ce = F.cross_entropy(out.logits.float(), batch_labels(batch))
+        reg = self.regularizer(model, out)
+        loss = self.ce_weight * ce + reg["omega"]
+        update(loss)
+        return _detached(prefix, loss=loss, ce=ce, sparsity=reg["sparsity"], continuity=reg["continuity"])
+
+    def _norm_step(self, model, batch, update, *, prefix: str) -> dict[str, torch.Tensor]:
+        """Step 2: predictor frozen, fresh forward; the generator minimises Ω + λn·L_n(h)."""
+        with frozen(model.predictor):
+            out = model(batch)
+            reg = self.regularizer(model, out)
+            norm = norm_loss(out.h, self.cfg.norm_form, self.cfg.norm_eps)
+            loss = reg["omega"] + self.cfg.lambda_norm * norm
+            update(loss)
+        h_norm = torch.linalg.vector_norm(out.h.detach().float(), dim=-1).mean()
+        return _detached(prefix, loss=loss, norm=norm, h_norm=h_norm,
+                         sparsity=reg["sparsity"], continuity=reg["continuity"])
+
+
+def batch_labels(batch: Any) -> torch.Tensor:
+    return batch.labels if hasattr(batch, "labels") else batch.y
+
+
+def _detached(prefix: str, **terms: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {f"{prefix}/{k}": v.detach().float() for k, v in terms.items()}
+
+
+@OBJECTIVES.register("rnp")
+class RNP(Objective):
+    """MMI (RNP, Lei et al. 2016): CE through the straight-through mask into both modules + Ω."""
+
+    name = "rnp"
+
+    def train_step(self, model, batch, update):
+        return self._rnp_step(model, batch, update, detach_mask=False, prefix="step1")
+
+
+@OBJECTIVES.register("n2r")
+class N2R(Objective):
+    """N2R: step 1 predictor CE on the detached mask (generator gets Ω only); step 2 norm."""
+
+    name = "n2r"
+    default_ce_weight = 0.9  # the reference implementation scales step 1's CE by 0.9
+
+    def train_step(self, model, batch, update):
+        logs = self._rnp_step(model, batch, update, detach_mask=True, prefix="step1")
+        logs.update(self._norm_step(model, batch, update, prefix="step2"))
+        return logs
+
+
+@OBJECTIVES.register("rnp+n2r")
+class RNPPlusN2R(Objective):
+    """MMI+N2R: step 1 is the full RNP update, step 2 the norm step of N2R."""
+
+    name = "rnp+n2r"
+
+    def train_step(self, model, batch, update):
+        logs = self._rnp_step(model, batch, update, detach_mask=False, prefix="step1")
+        logs.update(self._norm_step(model, batch, update, prefix="step2"))
+        return logs
+
+
+def build_objective(cfg: ObjectiveConfig) -> Objective:
+    return OBJECTIVES.get(cfg.name)(cfg)

@@ -1,0 +1,61 @@
+"""One complete training run from a :class:`~n2r.config.RunConfig`: data → model → fit → test.
+
+Used by ``n2r train`` and, per trial, by the Ray pipelines. Test metrics are computed once,
+for the dev-selected state, and are never used for selection.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from n2r.config import RunConfig
+from n2r.data import PreparedData, prepare_data
+from n2r.engine import FitResult, evaluate, fit, resolve_device, seed_everything
+from n2r.models import Rationalizer, build_rationalizer
+from n2r.objectives import build_objective
+
+
+def build_run(cfg: RunConfig, data: PreparedData | None = None) -> tuple[PreparedData, Rationalizer]:
+    seed_everything(cfg.train.seed)
+    data = data or prepare_data(cfg.data, cfg.model)
+    model = build_rationalizer(cfg.model, **data.model_inputs())
+    return data, model
+
+
+def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: PreparedData | None = None,
+              resume: bool = False, on_epoch_end: Callable | None = None,
+              log: Callable[[str], None] | None = print) -> dict[str, Any]:
+    """Train, select on dev, evaluate the selected state on test; returns a summary dict."""
+    started = time.perf_counter()
+    data, model = build_run(cfg, data)
+    t = cfg.train
+    device = resolve_device(t.device)
+    train_loader = data.loader("train", t.batch_size, shuffle=True, seed=t.seed)
+    dev_loader = data.loader("dev", t.eval_batch_size)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.to_yaml(out / "config.yaml")
+
+    def report(record: dict[str, Any], result: FitResult) -> None:
+        if log is not None:
+            dev = record["dev"]
+            parts = [f"epoch {record['epoch']:3d}", f"{record['examples_per_s']:.0f} ex/s"]
+            parts += [f"dev {k} {dev[k]:.3f}" for k in ("accuracy", "sparsity", "f1") if k in dev]
+            log("  ".join(parts))
+        if on_epoch_end is not None:
+            on_epoch_end(record, result)
+
+    result = fit(model, build_objective(cfg.objective), train_loader, dev_loader, t, device=device,
+                 checkpoint_path=None if out is None else out / "checkpoint.pt", resume=resume,
+                 on_epoch_end=report)
+    model.load_state_dict(result.best_state)
+    summary: dict[str, Any] = {**result.summary(), "history": result.history}
+    if data.splits.get("test"):
+        summary["test"] = evaluate(model, data.loader("test", t.eval_batch_size), device=device, bf16=t.bf16)
+    summary["wall_time_s"] = time.perf_counter() - started
+    if out is not None:
+        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    return summary
