@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny models on random embeddings, so unit tests run in milliseconds."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest
+import torch
+
+from n2r.batch import collate_text
+from n2r.config import ModelConfig, ObjectiveConfig
+from n2r.models import build_rationalizer
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tiny_gru():
+    torch.manual_seed(0)
+    cfg = ModelConfig(encoder="gru", hidden_size=6, dropout=0.0)
+    return build_rationalizer(cfg, embedding_matrix=torch.randn(30, 8))
+
+
+@pytest.fixture
+def text_batch():
+    examples = [
+        {"input_ids": [2, 3, 4, 5, 6], "label": 1, "rationale": [0, 1, 1, 0, 0]},
+        {"input_ids": [7, 8, 9], "label": 0, "rationale": [1, 0, 0]},
+        {"input_ids": [10, 11, 12, 13], "label": 1, "rationale": [0, 0, 0, 1]},
+    ]
+    return collate_text(examples)
+
+
+def objective_config(name: str, **kw) -> ObjectiveConfig:
+    base = dict(name=name, sparsity_target=0.3, lambda_sparsity=1.0, lambda_continuity=1.0, lambda_norm=1.0)
+    base.update(kw)
+    return ObjectiveConfig(**base)

@@ -1,0 +1,100 @@
+"""Engine: fit/evaluate, checkpoint save/load, resume, corrupt checkpoints, selection on dev."""
+import pytest
+import torch
+
+from conftest import objective_config
+from n2r.config import ModelConfig, TrainConfig
+from n2r.data import PreparedData, encode_glove
+from n2r.data.synthetic import synthetic_text
+from n2r.embeddings import Vocabulary
+from n2r.engine import CheckpointError, evaluate, fit, load_checkpoint, save_checkpoint
+from n2r.models import build_rationalizer
+from n2r.objectives import build_objective
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    splits = synthetic_text(n_train=96, n_dev=32, n_test=32, min_len=5, max_len=9, seed=3)
+    vocab = Vocabulary.build(r["tokens"] for rows in splits.values() for r in rows)
+    torch.manual_seed(0)
+    return PreparedData("text", {s: encode_glove(rows, vocab) for s, rows in splits.items()},
+                        embedding_matrix=torch.randn(len(vocab), 8), vocab=vocab)
+
+
+def make(data, seed=0):
+    torch.manual_seed(seed)
+    return build_rationalizer(ModelConfig(hidden_size=8), **data.model_inputs())
+
+
+def run_fit(data, epochs, path=None, resume=False, seed=0):
+    cfg = TrainConfig(epochs=epochs, batch_size=16, lr=3e-3, seed=seed, check_every=2)
+    model = make(data)
+    result = fit(model, build_objective(objective_config("n2r")), data.loader("train", 16, shuffle=True, seed=seed),
+                 data.loader("dev", 64), cfg, checkpoint_path=path, resume=resume)
+    return model, result
+
+
+def test_fit_records_history_and_selects_on_dev(small_data):
+    _, result = run_fit(small_data, 3)
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    accs = [r["dev"]["accuracy"] for r in result.history]
+    assert result.best_metric == max(accs)
+    assert result.best_epoch == accs.index(max(accs)) + 1
+    record = result.history[0]
+    assert {"step1/ce", "step2/norm", "step2/h_norm"} <= set(record["train"])
+    assert {"accuracy", "sparsity", "precision", "recall", "f1", "comprehensiveness", "sufficiency"} <= set(record["dev"])
+    assert record["train"]["examples"] == 96
+
+
+def test_checkpoint_round_trip_restores_identical_outputs(small_data, tmp_path):
+    model, _ = run_fit(small_data, 1)
+    save_checkpoint(tmp_path / "c.pt", model, None, {"epoch": 1})
+    clone = make(small_data, seed=123)
+    load_checkpoint(tmp_path / "c.pt", clone)
+    batch = next(iter(small_data.loader("test", 32)))
+    model.eval(), clone.eval()
+    a, b = model(batch), clone(batch)
+    assert torch.equal(a.z, b.z) and torch.equal(a.logits, b.logits) and torch.equal(a.h, b.h)
+
+
+def test_resume_continues_at_the_next_epoch_with_identical_state(small_data, tmp_path):
+    straight, full = run_fit(small_data, 3)
+    path = tmp_path / "run.pt"
+    run_fit(small_data, 2, path=path)                     # "interrupted" after epoch 2
+    assert load_checkpoint(path)["epoch"] == 2
+    resumed, result = run_fit(small_data, 3, path=path, resume=True)
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    assert result.history[2]["dev"] == full.history[2]["dev"]
+    assert result.best_epoch == full.best_epoch
+
+
+def test_corrupt_or_foreign_checkpoints_are_refused_with_the_path(small_data, tmp_path):
+    model = make(small_data)
+    bad = tmp_path / "truncated.pt"
+    save_checkpoint(bad, model, None, {"epoch": 1})
+    bad.write_bytes(bad.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated.pt: not a readable checkpoint"):
+        load_checkpoint(bad, model)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="foreign.pt: not an n2r checkpoint"):
+        load_checkpoint(foreign, model)
+    with pytest.raises(CheckpointError, match="missing.pt: checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pt", model)
+    other = build_rationalizer(ModelConfig(hidden_size=5), **small_data.model_inputs())
+    save_checkpoint(tmp_path / "other.pt", other, None, {"epoch": 1})
+    with pytest.raises(CheckpointError, match="other.pt: weights do not match"):
+        load_checkpoint(tmp_path / "other.pt", model)
+
+
+def test_selection_on_f1_requires_annotated_dev(small_data):
+    data = PreparedData("text", {**small_data.splits,
+                                 "dev": [{**e, "rationale": None} for e in small_data.splits["dev"]]},
+                        embedding_matrix=small_data.embedding_matrix)
+    model = make(data)
+    assert "f1" not in evaluate(model, data.loader("dev", 64), device=torch.device("cpu"))
+    with pytest.raises(ValueError, match="train.selection_metric: 'f1' is not produced on dev"):
+        fit(model, build_objective(objective_config("rnp")), data.loader("train", 16), data.loader("dev", 64),
+            TrainConfig(epochs=1, selection_metric="f1"))

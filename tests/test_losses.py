@@ -1,0 +1,57 @@
+"""Loss terms on hand-computed inputs."""
+import math
+
+import pytest
+import torch
+
+from n2r.objectives import continuity_loss, norm_loss, sparsity_loss
+
+Z = torch.tensor([[1.0, 0.0, 1.0, 1.0, 0.0],
+                  [0.0, 1.0, 0.0, 0.0, 0.0]])
+M = torch.tensor([[1, 1, 1, 1, 0],
+                  [1, 1, 0, 0, 0]], dtype=torch.bool)
+
+
+def test_sparsity_counts_real_units_over_the_whole_batch():
+    # selected real units 3 + 1 = 4 of 6 real units; |4/6 - 0.5| = 1/6
+    assert sparsity_loss(Z, M, 0.5).item() == pytest.approx(1 / 6)
+
+
+def test_sparsity_ignores_padding_even_if_selected():
+    z = Z.clone()
+    z[0, 4] = 1.0  # a padded position "selected" must not count
+    assert sparsity_loss(z, M, 0.5).item() == pytest.approx(1 / 6)
+
+
+def test_continuity_over_adjacent_real_pairs_only():
+    # row 0 pairs (1,0) (0,1) (1,1): |diff| 1,1,0; the pair (1,pad) is excluded
+    # row 1 pair (0,1): 1 → (1+1+0+1)/4 = 0.75
+    assert continuity_loss(Z, M).item() == pytest.approx(0.75)
+
+
+def test_continuity_of_length_one_inputs_is_zero_not_nan():
+    z = torch.tensor([[1.0], [0.0]])
+    m = torch.ones(2, 1, dtype=torch.bool)
+    assert continuity_loss(z, m).item() == 0.0
+    z2 = torch.tensor([[1.0, 0.0]])
+    m2 = torch.tensor([[1, 0]], dtype=torch.bool)
+    assert continuity_loss(z2, m2).item() == 0.0
+
+
+def test_norm_loss_log_and_plain_forms():
+    h = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
+    eps = 1e-6
+    assert norm_loss(h, "log", eps).item() == pytest.approx(-(math.log(5 + eps) + math.log(eps)) / 2)
+    assert norm_loss(h, "plain").item() == pytest.approx(-2.5)
+    with pytest.raises(ValueError, match="norm_form"):
+        norm_loss(h, "reciprocal")
+
+
+def test_norm_loss_gradient_at_zero_representation_is_finite():
+    h = torch.zeros(3, 4, requires_grad=True)
+    norm_loss(h, "log").backward()
+    assert torch.isfinite(h.grad).all()
+    h2 = torch.tensor([[3.0, 4.0]], requires_grad=True)
+    norm_loss(h2, "log", eps=0.0).backward()
+    # d/dh -log||h|| = -h/||h||^2
+    assert torch.allclose(h2.grad, -torch.tensor([[3.0, 4.0]]) / 25)

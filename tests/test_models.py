@@ -1,0 +1,132 @@
+"""Model families: shapes, masking, selection modes, parameter groups, the BERT path offline."""
+import pytest
+import torch
+
+from n2r.batch import collate_text
+from n2r.config import ModelConfig
+from n2r.data.synthetic import ba2motifs
+from n2r.models import ENCODERS, build_rationalizer
+
+
+def test_encoder_registry_and_unknown_encoder():
+    assert ENCODERS.names() == ["bert", "gcn", "gru"]
+    with pytest.raises(KeyError, match="unknown encoder 'lstm'"):
+        build_rationalizer(ModelConfig(encoder="lstm"))
+
+
+def test_gru_selection_is_zero_on_padding_and_argmax_in_eval(tiny_gru, text_batch):
+    tiny_gru.eval()
+    out = tiny_gru(text_batch)
+    assert out.z.shape == text_batch.input_ids.shape
+    assert (out.z[~text_batch.attention_mask] == 0).all()
+    expected = (out.generator_logits[..., 1] > out.generator_logits[..., 0]).float() * text_batch.unit_mask
+    assert torch.equal(out.z, expected)
+    assert torch.equal(tiny_gru(text_batch).z, out.z)  # deterministic in eval
+    assert out.h.shape == (3, 12) and out.logits.shape == (3, 2)
+
+
+def test_sampled_evaluation_option_is_stochastic(tiny_gru, text_batch):
+    tiny_gru.eval()
+    tiny_gru.eval_selection = "sample"
+    draws = {tuple(tiny_gru(text_batch).z.flatten().tolist()) for _ in range(20)}
+    assert len(draws) > 1
+
+
+def test_gru_outputs_do_not_depend_on_padding(tiny_gru):
+    tiny_gru.eval()
+    alone = collate_text([{"input_ids": [3, 4, 5], "label": 1}])
+    padded = collate_text([{"input_ids": [3, 4, 5], "label": 1}, {"input_ids": list(range(2, 12)), "label": 0}])
+    a, b = tiny_gru(alone), tiny_gru(padded)
+    assert torch.allclose(a.generator_logits[0], b.generator_logits[0, :3], atol=1e-6)
+    assert torch.allclose(a.h[0], b.h[0], atol=1e-6)
+    assert torch.allclose(a.logits[0], b.logits[0], atol=1e-6)
+
+
+def test_predictor_sees_only_the_selected_tokens(tiny_gru):
+    tiny_gru.eval()
+    batch_a = collate_text([{"input_ids": [3, 4, 5], "label": 1}])
+    batch_b = collate_text([{"input_ids": [3, 9, 5], "label": 1}])  # differs only at position 1
+    z = torch.tensor([[1.0, 0.0, 1.0]])
+    assert torch.equal(tiny_gru.predict(batch_a, z)[0], tiny_gru.predict(batch_b, z)[0])
+    z[0, 1] = 1.0
+    assert not torch.equal(tiny_gru.predict(batch_a, z)[0], tiny_gru.predict(batch_b, z)[0])
+
+
+def test_embeddings_are_frozen_and_shared_encoder_option():
+    emb = torch.randn(20, 8)
+    separate = build_rationalizer(ModelConfig(hidden_size=4), embedding_matrix=emb)
+    assert not separate.generator.embedding.weight.requires_grad
+    assert separate.generator.encoder is not separate.predictor.encoder
+    shared = build_rationalizer(ModelConfig(hidden_size=4, shared_encoder=True), embedding_matrix=emb)
+    assert shared.generator.encoder is shared.predictor.encoder
+    n_sep = sum(p.numel() for p in separate.parameters() if p.requires_grad)
+    n_sh = sum(p.numel() for p in shared.parameters() if p.requires_grad)
+    assert n_sh < n_sep
+
+
+def test_gcn_selects_edges_and_optionally_nodes():
+    from torch_geometric.data import Batch
+
+    graphs = ba2motifs(n_graphs=4, base_nodes=8, seed=1)["train"]
+    batch = Batch.from_data_list(graphs)
+    torch.manual_seed(0)
+    model = build_rationalizer(ModelConfig(encoder="gcn", hidden_size=8, num_layers=2), in_channels=10)
+    assert not model.sequential
+    out = model(batch)
+    assert out.z.shape == (batch.edge_index.shape[1],) and out.z_nodes is None
+    assert out.h.shape == (len(graphs), 8)
+    out.logits.sum().backward()
+    with_nodes = build_rationalizer(ModelConfig(encoder="gcn", hidden_size=8, select_nodes=True), in_channels=10)
+    out = with_nodes(batch)
+    assert out.z_nodes.shape == (batch.num_nodes,)
+    with pytest.raises(ValueError, match="model.pooling"):
+        build_rationalizer(ModelConfig(encoder="gcn", pooling="cls"), in_channels=10)
+
+
+def test_gcn_predictor_ignores_unselected_edges():
+    from torch_geometric.data import Batch
+
+    graph = ba2motifs(n_graphs=10, base_nodes=8, seed=2)["train"][0]
+    model = build_rationalizer(ModelConfig(encoder="gcn", hidden_size=8, dropout=0.0), in_channels=10).eval()
+    batch = Batch.from_data_list([graph])
+    z = torch.zeros(batch.edge_index.shape[1])
+    z[:4] = 1.0
+    logits_a, _ = model.predict(batch, z)
+    rewired = batch.clone()
+    rewired.edge_index = batch.edge_index.clone()
+    rewired.edge_index[:, 4:] = torch.flip(rewired.edge_index[:, 4:], dims=[1])  # change only dropped edges
+    logits_b, _ = model.predict(rewired, z)
+    assert torch.allclose(logits_a, logits_b, atol=1e-6)
+
+
+def test_bert_rationalizer_forward_backward_offline():
+    from n2r.data import encode_hf
+    from n2r.engine import build_optimizer
+    from n2r.config import TrainConfig
+    from n2r.models.bert import load_tokenizer
+
+    tokenizer = load_tokenizer(None)
+    rows = [{"tokens": ["a", "wonderful", "unbelievably", "hoppy", "beer"], "label": 1, "rationale": [0, 1, 1, 0, 0]},
+            {"tokens": ["flat"], "label": 0, "rationale": [1]}]
+    encoded = encode_hf(rows, tokenizer)
+    # word → sub-word alignment: every piece of a rationale word carries its bit, specials are not units
+    first = encoded[0]
+    pieces = tokenizer.convert_ids_to_tokens(first["input_ids"])
+    assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]"
+    assert first["unit_mask"][0] == first["unit_mask"][-1] == 0
+    marked = [p for p, r in zip(pieces, first["rationale"]) if r]
+    assert "wonderful" in marked and len(marked) >= 2 and "hoppy" not in marked
+    batch = collate_text(encoded, pad_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    model = build_rationalizer(ModelConfig(encoder="bert", pooling="mean"))
+    assert model.generator.encoder is not model.predictor.encoder
+    model.train()
+    out = model(batch)
+    assert out.z.shape == batch.input_ids.shape
+    assert (out.z[~batch.unit_mask] == 0).all()
+    assert out.h.shape == (2, 384)
+    torch.nn.functional.cross_entropy(out.logits, batch.labels).backward()
+    assert model.generator.head.weight.grad is not None      # straight-through reached the generator
+    assert model.predictor.classifier.weight.grad is not None
+    opt = build_optimizer(model, TrainConfig(lr=1e-3, lr_encoder=2e-5))
+    assert sorted(g["lr"] for g in opt.param_groups) == [2e-5, 1e-3]

@@ -1,0 +1,135 @@
+"""Gradient routing of each objective, freezing without leaks, and degenerate inputs."""
+import copy
+
+import pytest
+import torch
+
+from conftest import objective_config
+from n2r.batch import collate_text
+from n2r.config import TrainConfig
+from n2r.engine import NonFiniteLossError, build_optimizer, make_update, train_epoch
+from n2r.objectives import OBJECTIVES, build_objective
+
+
+def grads_by_step(model, objective, batch, seed=0):
+    """Run one train_step, recording each update's gradients instead of stepping."""
+    steps = []
+
+    def capture(loss):
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        steps.append({
+            "generator": {n: p.grad.clone() for n, p in model.generator.named_parameters() if p.grad is not None},
+            "predictor": {n: p.grad.clone() for n, p in model.predictor.named_parameters() if p.grad is not None},
+        })
+
+    torch.manual_seed(seed)
+    model.train()
+    objective.train_step(model, batch, capture)
+    return steps
+
+
+def nonzero(grads):
+    return {n for n, g in grads.items() if g.abs().sum() > 0}
+
+
+def trainable(module):
+    return {n for n, p in module.named_parameters() if p.requires_grad}
+
+
+def test_registry_names_and_unknown_name():
+    assert OBJECTIVES.names() == ["n2r", "rnp", "rnp+n2r"]
+    with pytest.raises(KeyError, match="unknown objective 'mmi'; known: n2r, rnp, rnp\\+n2r"):
+        OBJECTIVES.get("mmi")
+
+
+def test_rnp_cross_entropy_reaches_generator_and_predictor(tiny_gru, text_batch):
+    obj = build_objective(objective_config("rnp", lambda_sparsity=0.0, lambda_continuity=0.0))
+    (step,) = grads_by_step(tiny_gru, obj, text_batch)
+    assert nonzero(step["generator"]) == trainable(tiny_gru.generator)
+    assert nonzero(step["predictor"]) == trainable(tiny_gru.predictor)
+
+
+def test_n2r_step1_cross_entropy_never_reaches_generator(tiny_gru, text_batch):
+    obj = build_objective(objective_config("n2r", lambda_sparsity=0.0, lambda_continuity=0.0))
+    step1, step2 = grads_by_step(tiny_gru, obj, text_batch)
+    assert nonzero(step1["generator"]) == set()
+    assert nonzero(step1["predictor"]) == trainable(tiny_gru.predictor)
+    # step 2: predictor frozen (no gradient at all), generator trained by the norm term
+    assert step2["predictor"] == {}
+    assert nonzero(step2["generator"]) == trainable(tiny_gru.generator)
+
+
+def test_n2r_step1_generator_gradient_is_exactly_the_regulariser(tiny_gru, text_batch):
+    with_ce = build_objective(objective_config("n2r", ce_weight=1.0))
+    without_ce = build_objective(objective_config("n2r", ce_weight=0.0))
+    a = grads_by_step(tiny_gru, with_ce, text_batch, seed=3)[0]["generator"]
+    b = grads_by_step(tiny_gru, without_ce, text_batch, seed=3)[0]["generator"]
+    assert a.keys() == b.keys() and a
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_rnp_plus_n2r_step1_is_the_full_rnp_update(tiny_gru, text_batch):
+    combo = build_objective(objective_config("rnp+n2r"))
+    rnp = build_objective(objective_config("rnp"))
+    step1, step2 = grads_by_step(tiny_gru, combo, text_batch, seed=5)
+    (ref,) = grads_by_step(tiny_gru, rnp, text_batch, seed=5)
+    for part in ("generator", "predictor"):
+        assert step1[part].keys() == ref[part].keys()
+        for name in ref[part]:
+            assert torch.equal(step1[part][name], ref[part][name])
+    assert step2["predictor"] == {}
+
+
+@pytest.mark.parametrize("name", ["n2r", "rnp+n2r"])
+def test_step2_changes_no_predictor_parameter_despite_momentum(tiny_gru, text_batch, name):
+    model = tiny_gru
+    obj = build_objective(objective_config(name))
+    opt = build_optimizer(model, TrainConfig(lr=0.05, weight_decay=0.01))
+    update = make_update(model, opt)
+    model.train()
+    for _ in range(3):  # build up Adam moments for every parameter
+        obj.train_step(model, text_batch, update)
+    pred_before = copy.deepcopy(model.predictor.state_dict())
+    gen_before = copy.deepcopy(model.generator.state_dict())
+    obj._norm_step(model, text_batch, update, prefix="step2")
+    for key, value in model.predictor.state_dict().items():
+        assert torch.equal(value, pred_before[key]), f"predictor {key} moved in step 2"
+    moved = [k for k, v in model.generator.state_dict().items() if not torch.equal(v, gen_before[k])]
+    assert "head.weight" in moved
+    assert all(p.requires_grad for n, p in model.predictor.named_parameters() if "embedding" not in n)
+
+
+def test_objectives_survive_an_all_zero_selection(tiny_gru, text_batch):
+    with torch.no_grad():
+        tiny_gru.generator.head.bias.copy_(torch.tensor([50.0, -50.0]))  # never select
+    for name in OBJECTIVES.names():
+        obj = build_objective(objective_config(name))
+        opt = build_optimizer(tiny_gru, TrainConfig(lr=1e-3))
+        logs = obj.train_step(tiny_gru, text_batch, make_update(tiny_gru, opt))
+        assert all(torch.isfinite(v) for v in logs.values()), (name, logs)
+        assert all(torch.isfinite(p).all() for p in tiny_gru.parameters())
+
+
+@pytest.mark.parametrize("examples", [
+    [{"input_ids": [4], "label": 1}],                                  # batch of one, length one
+    [{"input_ids": [4], "label": 0}, {"input_ids": [5, 6, 7], "label": 1}],
+])
+def test_objectives_on_degenerate_batches(tiny_gru, examples):
+    batch = collate_text(examples)
+    for name in OBJECTIVES.names():
+        obj = build_objective(objective_config(name))
+        opt = build_optimizer(tiny_gru, TrainConfig(lr=1e-3))
+        logs = obj.train_step(tiny_gru, batch, make_update(tiny_gru, opt))
+        assert all(torch.isfinite(v) for v in logs.values()), (name, logs)
+
+
+def test_non_finite_loss_stops_the_run_naming_the_step(tiny_gru, text_batch):
+    obj = build_objective(objective_config("n2r"))
+    opt = build_optimizer(tiny_gru, TrainConfig())
+    with torch.no_grad():
+        tiny_gru.predictor.classifier.weight[0, 0] = float("nan")
+    with pytest.raises(NonFiniteLossError, match=r"non-finite step1/loss .* at epoch 4, batch 0"):
+        train_epoch(tiny_gru, obj, [text_batch, text_batch], make_update(tiny_gru, opt),
+                    device=torch.device("cpu"), epoch=4, check_every=5)
