@@ -41,7 +41,10 @@ class ModelConfig:
 
     ``embeddings`` (GRU) is ``"glove-6b-50d"`` (the packaged vectors) or a path to a
     GloVe-format text file. ``checkpoint`` (BERT) is a local folder or a hub name; ``None``
-    means the packaged all-MiniLM-L6-v2.
+    means the packaged all-MiniLM-L6-v2. ``degree_bins`` (GCN) appends a differentiable
+    encoding of each node's weighted degree to its features (see :mod:`n2r.models.gcn`).
+    ``init_selection`` sets the generator head's initial bias so each unit starts selected with
+    that probability ("start dense, then prune"); ``None`` keeps PyTorch's default init (≈ 0.5).
     """
 
     encoder: Literal["gru", "bert", "gcn"] = "gru"
@@ -54,8 +57,11 @@ class ModelConfig:
     num_layers: int = 3
     in_channels: int | None = None
     select_nodes: bool = False
+    degree_bins: int = 0
+    gcn_normalize: bool = False
     shared_encoder: bool = False
     tau: float = 1.0
+    init_selection: float | None = None
     eval_selection: Literal["argmax", "sample"] = "argmax"
 
 
@@ -199,8 +205,10 @@ def _range_checks(cfg: RunConfig):
     yield "objective.norm_eps", o.norm_eps > 0.0, "must be > 0"
     yield "model.num_classes", m.num_classes >= 2, "must be >= 2"
     yield "model.tau", m.tau > 0.0, "must be > 0"
+    yield "model.init_selection", m.init_selection is None or 0.0 < m.init_selection < 1.0, "must lie in (0, 1)"
     yield "model.dropout", 0.0 <= m.dropout < 1.0, "must lie in [0, 1)"
     yield "model.hidden_size", m.hidden_size > 0, "must be > 0"
+    yield "model.degree_bins", m.degree_bins >= 0, "must be >= 0"
     yield "train.epochs", t.epochs >= 1, "must be >= 1"
     yield "train.batch_size", t.batch_size >= 1, "must be >= 1"
     yield "train.lr", t.lr > 0.0, "must be > 0"

@@ -130,3 +130,26 @@ def test_bert_rationalizer_forward_backward_offline():
     assert model.predictor.classifier.weight.grad is not None
     opt = build_optimizer(model, TrainConfig(lr=1e-3, lr_encoder=2e-5))
     assert sorted(g["lr"] for g in opt.param_groups) == [2e-5, 1e-3]
+
+
+def test_degree_encoding_is_one_hot_for_whole_degrees_and_differentiable():
+    from n2r.models.gcn import degree_encoding
+
+    edge_index = torch.tensor([[0, 1, 2, 0], [1, 0, 0, 2]])   # node 0 has in-degree 2
+    weights = torch.tensor([1.0, 1.0, 0.5, 1.0], requires_grad=True)
+    enc = degree_encoding(edge_index, 4, bins=3, edge_weight=weights)
+    assert enc.tolist() == [[0, 0.5, 0.5], [0, 1, 0], [0, 1, 0], [1, 0, 0]]
+    assert degree_encoding(edge_index, 4, bins=2).tolist() == [[0, 1], [0, 1], [0, 1], [1, 0]]  # clamped
+    enc[0, 2].backward()
+    assert weights.grad.tolist() == [0.0, 1.0, 1.0, 0.0]  # exactly the two edges into node 0
+
+
+def test_init_selection_sets_the_initial_selection_probability(tiny_gru, text_batch):
+    emb = torch.randn(20, 8)
+    model = build_rationalizer(ModelConfig(hidden_size=4, init_selection=0.9), embedding_matrix=emb)
+    probs = model.generator(text_batch).logits.softmax(-1)[..., 1]
+    assert torch.allclose(model.generator.head.bias, torch.tensor([0.0, 2.1972246]))
+    assert 0.8 < probs[text_batch.attention_mask].mean() < 0.97
+    gcn = build_rationalizer(ModelConfig(encoder="gcn", init_selection=0.2, select_nodes=True), in_channels=3)
+    assert torch.allclose(gcn.generator.edge_head[-1].bias, torch.tensor([0.0, -1.3862944]))
+    assert torch.allclose(gcn.generator.node_head.bias, torch.tensor([0.0, -1.3862944]))

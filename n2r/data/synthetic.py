@@ -6,7 +6,10 @@
 - ``ba2motifs``: BA-2Motifs-style graphs (Luo et al. 2020) made with PyG's generators: a
   Barabási–Albert base graph with one attached motif, a house (label 0) or a 5-cycle
   (label 1); the ground-truth explanation is the motif's edges. Node features are constant
-  (0.1 in each of ``num_features`` channels), so only structure can decide the label.
+  (0.1 in each of ``num_features`` channels), so only structure can decide the label — and,
+  for a rationalizer, only the structure of the *selected* edges. (A GCN on these features
+  stays at chance: measured dev accuracy 0.50 after 30 epochs; use ``model.degree_bins`` so
+  the encoders see a differentiable encoding of each node's weighted degree.)
 Both are seeded and deterministic.
 """
 from __future__ import annotations

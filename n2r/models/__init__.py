@@ -46,6 +46,8 @@ def build_rationalizer(cfg: ModelConfig, *, embedding_matrix: torch.Tensor | Non
     """
     (generator, predictor), sequential = ENCODERS.get(cfg.encoder)(
         cfg, embedding_matrix=embedding_matrix, in_channels=in_channels, pretrained=pretrained)
+    if cfg.init_selection is not None:
+        generator.init_selection(cfg.init_selection)
     return Rationalizer(generator, predictor, tau=cfg.tau, eval_selection=cfg.eval_selection,
                         sequential=sequential)
 

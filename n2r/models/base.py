@@ -7,6 +7,7 @@ parameter groups of the paper's two-step update.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,24 @@ class RationaleOutput:
 
 
 class Generator(nn.Module):
+    def selection_heads(self) -> list[nn.Linear]:
+        """The final linear layers producing the 2 selection logits (for ``init_selection``)."""
+        heads = []
+        for name in ("head", "edge_head", "node_head"):
+            module = getattr(self, name, None)
+            if isinstance(module, nn.Sequential):
+                module = module[-1]
+            if isinstance(module, nn.Linear):
+                heads.append(module)
+        return heads
+
+    def init_selection(self, probability: float) -> None:
+        """Bias every unit towards being selected with ``probability`` at the start of training."""
+        logit = math.log(probability / (1 - probability))
+        with torch.no_grad():
+            for head in self.selection_heads():
+                head.bias.copy_(torch.tensor([0.0, logit]))
+
     def forward(self, batch: Any) -> GeneratorOutput:  # pragma: no cover - interface
         raise NotImplementedError
 
