@@ -157,12 +157,15 @@ def _check_finite(pending: list, epoch: int, sums: dict[str, torch.Tensor]) -> N
 @torch.no_grad()
 def evaluate(model: Rationalizer, batches: Iterable, *, device: torch.device, bf16: bool = True,
              faithfulness: bool = True) -> dict[str, float]:
-    """Accuracy, rationale sparsity/P/R/F1 (micro, when gold exists), ERASER comprehensiveness
-    and sufficiency (when ``faithfulness``), and edge-score AUROC for graphs."""
+    """Accuracy, rationale sparsity/P/R/F1 (micro, when gold exists; ``node_*`` too for graphs
+    that select nodes), ERASER comprehensiveness and sufficiency (when ``faithfulness``), and
+    edge-score AUROC for graphs. Test splits are evaluated with this too, never selected on."""
     model.eval()
-    counts = RationaleCounts()
-    correct = total = 0.0
-    comp_sum = suff_sum = 0.0
+    counts, node_counts = RationaleCounts(), RationaleCounts()
+    total = 0
+    predicted: list[torch.Tensor] = []
+    gold_labels: list[torch.Tensor] = []
+    faithful: list[tuple[torch.Tensor, ...]] = []
     has_gold = True
     scores, golds = [], []
     for batch in batches:
@@ -173,8 +176,11 @@ def evaluate(model: Rationalizer, batches: Iterable, *, device: torch.device, bf
             gold = gold_units(batch)
             has_gold = has_gold and gold is not None
             counts.add(out.z > 0.5, gold, out.unit_mask)
+            if out.z_nodes is not None:
+                node_counts.add(out.z_nodes > 0.5, getattr(batch, "node_gt", None), out.node_mask)
             total += len(labels)
-            correct += accuracy(out.logits.argmax(-1), labels) * len(labels)
+            predicted.append(out.logits.argmax(-1))
+            gold_labels.append(labels)
             if faithfulness:
                 full = out.unit_mask.to(out.z.dtype)
                 full_nodes = None if out.z_nodes is None else torch.ones_like(out.z_nodes)
@@ -182,16 +188,23 @@ def evaluate(model: Rationalizer, batches: Iterable, *, device: torch.device, bf
                 p_without = model.predict(batch, full - out.z, full_nodes)[0].float().softmax(-1)
                 p_only = out.logits.float().softmax(-1)
                 y_hat = p_full.argmax(-1)
-                comp_sum += comprehensiveness(p_full, p_without, y_hat) * len(labels)
-                suff_sum += sufficiency(p_full, p_only, y_hat) * len(labels)
+                faithful.append((p_full, p_without, p_only, y_hat))
             if not model.sequential and gold is not None:
                 scores.append(out.generator_logits.float().softmax(-1)[..., 1].cpu())
                 golds.append(gold.cpu())
-    metrics = {"accuracy": correct / max(total, 1), "sparsity": counts.sparsity(), "n": total}
+    acc = accuracy(torch.cat(predicted), torch.cat(gold_labels)) if total else 0.0
+    metrics = {"accuracy": acc, "sparsity": counts.sparsity(), "n": total}
     if has_gold and total:
         metrics.update(precision=counts.precision(), recall=counts.recall(), f1=counts.f1())
-    if faithfulness and total:
-        metrics.update(comprehensiveness=comp_sum / total, sufficiency=suff_sum / total)
+    if faithful:
+        p_full, p_without, p_only, y_hat = (torch.cat(parts) for parts in zip(*faithful))
+        metrics.update(comprehensiveness=comprehensiveness(p_full, p_without, y_hat),
+                       sufficiency=sufficiency(p_full, p_only, y_hat))
+    if node_counts.total:
+        metrics["node_sparsity"] = node_counts.sparsity()
+        if node_counts.tp + node_counts.fn > 0:
+            metrics.update(node_precision=node_counts.precision(), node_recall=node_counts.recall(),
+                           node_f1=node_counts.f1())
     if scores:
         metrics["auroc"] = auroc(torch.cat(scores), torch.cat(golds))
     return metrics

@@ -22,14 +22,15 @@ class RationaleCounts:
     total: float = 0.0
 
     def add(self, pred: torch.Tensor, gold: torch.Tensor | None, valid: torch.Tensor) -> None:
+        """Add one batch. Sums stay on the tensors' device (no host sync) until read."""
         p, v = pred.bool() & valid.bool(), valid.bool()
-        self.selected += float(p.sum())
-        self.total += float(v.sum())
+        self.selected = self.selected + p.sum()
+        self.total = self.total + v.sum()
         if gold is not None:
             g = gold.bool() & v
-            self.tp += float((p & g).sum())
-            self.fp += float((p & ~g).sum())
-            self.fn += float((~p & g).sum())
+            self.tp = self.tp + (p & g).sum()
+            self.fp = self.fp + (p & ~g).sum()
+            self.fn = self.fn + (~p & g).sum()
 
     def precision(self) -> float:
         return _ratio(self.tp, self.tp + self.fp)
@@ -44,7 +45,8 @@ class RationaleCounts:
         return _ratio(self.selected, self.total)
 
 
-def _ratio(a: float, b: float) -> float:
+def _ratio(a, b) -> float:
+    a, b = float(a), float(b)
     return a / b if b > 0 else 0.0
 
 

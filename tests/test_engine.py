@@ -98,3 +98,15 @@ def test_selection_on_f1_requires_annotated_dev(small_data):
     with pytest.raises(ValueError, match="train.selection_metric: 'f1' is not produced on dev"):
         fit(model, build_objective(objective_config("rnp")), data.loader("train", 16), data.loader("dev", 64),
             TrainConfig(epochs=1, selection_metric="f1"))
+
+
+def test_evaluate_graphs_reports_edge_and_node_rationale_metrics():
+    from n2r.data.synthetic import ba2motifs
+
+    splits = ba2motifs(n_graphs=20, base_nodes=8, seed=4)
+    data = PreparedData("graph", splits, num_features=10)
+    model = build_rationalizer(ModelConfig(encoder="gcn", hidden_size=8, select_nodes=True, degree_bins=4),
+                               **data.model_inputs())
+    metrics = evaluate(model, data.loader("train", 8), device=torch.device("cpu"))
+    assert {"f1", "auroc", "node_sparsity", "node_f1", "comprehensiveness"} <= set(metrics)
+    assert metrics["n"] == 16 and 0.0 <= metrics["auroc"] <= 1.0
