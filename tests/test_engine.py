@@ -4,7 +4,9 @@ import torch
 
 from conftest import objective_config
 from n2r.config import ModelConfig, TrainConfig
-from n2r.data import PreparedData, encode_glove
+from n2r.data import PreparedData
+from n2r.data.schema import text_table
+from n2r.data.tokenize import GloveTokenizer, examples_from_table
 from n2r.data.synthetic import synthetic_text
 from n2r.embeddings import Vocabulary
 from n2r.engine import CheckpointError, evaluate, fit, load_checkpoint, save_checkpoint
@@ -17,7 +19,8 @@ def small_data():
     splits = synthetic_text(n_train=96, n_dev=32, n_test=32, min_len=5, max_len=9, seed=3)
     vocab = Vocabulary.build(r["tokens"] for rows in splits.values() for r in rows)
     torch.manual_seed(0)
-    return PreparedData("text", {s: encode_glove(rows, vocab) for s, rows in splits.items()},
+    tokenize = GloveTokenizer(vocab)
+    return PreparedData("text", {s: examples_from_table(tokenize(text_table(rows))) for s, rows in splits.items()},
                         embedding_matrix=torch.randn(len(vocab), 8), vocab=vocab)
 
 

@@ -100,15 +100,16 @@ def test_gcn_predictor_ignores_unselected_edges():
 
 
 def test_bert_rationalizer_forward_backward_offline():
-    from n2r.data import encode_hf
+    from n2r.data.schema import text_table
+    from n2r.data.tokenize import HFTokenizer, examples_from_table
     from n2r.engine import build_optimizer
     from n2r.config import TrainConfig
-    from n2r.models.bert import load_tokenizer
 
-    tokenizer = load_tokenizer(None)
+    hf = HFTokenizer()
+    tokenizer = hf.tokenizer
     rows = [{"tokens": ["a", "wonderful", "unbelievably", "hoppy", "beer"], "label": 1, "rationale": [0, 1, 1, 0, 0]},
             {"tokens": ["flat"], "label": 0, "rationale": [1]}]
-    encoded = encode_hf(rows, tokenizer)
+    encoded = examples_from_table(hf(text_table([{"id": str(i), "split": "train", **r} for i, r in enumerate(rows)])))
     # word → sub-word alignment: every piece of a rationale word carries its bit, specials are not units
     first = encoded[0]
     pieces = tokenizer.convert_ids_to_tokens(first["input_ids"])

@@ -9,33 +9,72 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from n2r.config import DataConfig, ModelConfig
+from n2r.data.base import DataError, DatasetSpec, ReadResult
 from n2r.registry import Registry
 
-DATASETS: Registry[Callable[..., dict[str, list]]] = Registry("dataset")
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
 TEXT, GRAPH = "text", "graph"
 
 
-@dataclass
-class DatasetSpec:
-    kind: str
-    build: Callable[..., dict[str, list]]
-    description: str = ""
+def _generated(builder: Callable[..., dict[str, list]], variant: str) -> Callable[..., ReadResult]:
+    def read(path=None, **options) -> ReadResult:
+        return ReadResult(builder(**options), variant=variant)
+
+    read.__name__ = builder.__name__
+    return read
 
 
 def register_builtin() -> None:
-    from n2r.data import synthetic
+    """Register the shipped readers (imported lazily so ``import n2r`` stays light)."""
+    from n2r.data import beer, files, hotel, movies, mutagenicity, synthetic, tsv
 
-    if "synthetic-text" not in DATASETS:
-        DATASETS.register("synthetic-text")(DatasetSpec(TEXT, synthetic.synthetic_text, "planted-rationale text"))
-        DATASETS.register("ba2motifs")(DatasetSpec(GRAPH, synthetic.ba2motifs, "BA base + house/cycle motif"))
+    specs = {
+        "synthetic-text": DatasetSpec(TEXT, _generated(synthetic.synthetic_text, "synthetic-text"),
+                                      "generated planted-rationale text", generated=True),
+        "ba2motifs": DatasetSpec(GRAPH, _generated(synthetic.ba2motifs, "ba2motifs"),
+                                 "generated BA graphs with a house or cycle motif", generated=True),
+        "beer": DatasetSpec(TEXT, beer.read_beer, "BeerAdvocate (Lei et al. 2016), official train/heldout"),
+        "beer-heldout-split": DatasetSpec(TEXT, beer.read_beer_heldout_split,
+                                          "BeerAdvocate, heldout file split 80/20 into train/dev"),
+        "hotel": DatasetSpec(TEXT, hotel.read_hotel, "TripAdvisor hotel reviews (R2A layout)"),
+        "movies": DatasetSpec(TEXT, movies.read_movies, "movie reviews with human rationales (Zaidan / ERASER)"),
+        "sst2": DatasetSpec(TEXT, tsv.read_sst2, "SST-2 (GLUE)", has_rationales=False),
+        "agnews": DatasetSpec(TEXT, tsv.read_agnews, "AG News", has_rationales=False),
+        "mutagenicity": DatasetSpec(GRAPH, mutagenicity.read_mutagenicity, "Mutagenicity with NO2/NH2 edges"),
+        "files": DatasetSpec("auto", files.read_files, "your own Parquet/JSONL files in the canonical schema"),
+    }
+    for name, spec in specs.items():
+        if name not in DATASETS:
+            DATASETS.register(name)(spec)
 
 
 register_builtin()
+
+
+def read_dataset(name: str, path: str | Path | None = None, **options: Any) -> ReadResult:
+    """Read a registered data set into rows per split (no tokenization)."""
+    spec: DatasetSpec = DATASETS.get(name)
+    if spec.generated:
+        return spec.read(None, **options)
+    if path is None:
+        raise DataError("data.path", f"the data set {name!r} is read from files: pass its folder "
+                        "(data.path in a config, --from / --data-dir on the command line)")
+    if not Path(path).exists():
+        raise DataError(path, f"no such file or folder for data set {name!r}")
+    return spec.read(path, **options)
+
+
+def kind_of(result: ReadResult) -> str:
+    for rows in result.splits.values():
+        if rows:
+            return TEXT if isinstance(rows[0], dict) else GRAPH
+    return TEXT
 
 
 @dataclass
@@ -73,48 +112,39 @@ class PreparedData:
                                            collate_fn=partial(collate_text, pad_id=self.pad_id))
 
 
-def encode_glove(rows: list[dict[str, Any]], vocab) -> list[dict[str, Any]]:
-    return [{"input_ids": vocab.encode(r["tokens"]), "label": r["label"], "rationale": r.get("rationale")}
-            for r in rows]
+def build_tokenizer(model: ModelConfig, splits: dict[str, list]):
+    """The tokenizer for ``model.encoder``: GloVe ids over the data's words that have vectors
+    (only those rows are materialised), or the checkpoint's HF sub-word tokenizer."""
+    from n2r.data.tokenize import GloveTokenizer, HFTokenizer
 
-
-def encode_hf(rows: list[dict[str, Any]], tokenizer, max_length: int = 256) -> list[dict[str, Any]]:
-    """Sub-word ids; each sub-word inherits its word's rationale bit; specials are not units."""
-    enc = tokenizer([r["tokens"] for r in rows], is_split_into_words=True, truncation=True,
-                    max_length=max_length)
-    out = []
-    for i, r in enumerate(rows):
-        words = enc.word_ids(i)
-        rationale = r.get("rationale")
-        out.append({
-            "input_ids": enc["input_ids"][i],
-            "label": r["label"],
-            "unit_mask": [0 if w is None else 1 for w in words],
-            "rationale": None if rationale is None else [0 if w is None else int(rationale[w]) for w in words],
-        })
-    return out
-
-
-def prepare_data(data: DataConfig, model: ModelConfig) -> PreparedData:
-    """Build the named data set and encode it for ``model.encoder``."""
-    spec: DatasetSpec = DATASETS.get(data.name)
-    splits = spec.build(**data.options)
-    if spec.kind == GRAPH:
-        if model.encoder != "gcn":
-            raise ValueError(f"data.name {data.name!r} is a graph data set; model.encoder must be 'gcn'")
-        return PreparedData(GRAPH, splits, num_features=splits["train"][0].x.shape[1])
-    if model.encoder == "gcn":
-        raise ValueError(f"data.name {data.name!r} is a text data set; model.encoder must be 'gru' or 'bert'")
     if model.encoder == "bert":
-        from n2r.models.bert import load_tokenizer
-
-        tokenizer = load_tokenizer(model.checkpoint)
-        encoded = {s: encode_hf(rows, tokenizer) for s, rows in splits.items()}
-        return PreparedData(TEXT, encoded, pad_id=tokenizer.pad_token_id or 0, tokenizer=tokenizer)
-    from n2r.embeddings import Vocabulary, glove_words, load_glove
+        return HFTokenizer(model.checkpoint)
+    from n2r.embeddings import Vocabulary, glove_words
 
     vocab = Vocabulary.build((r["tokens"] for rows in splits.values() for r in rows),
                              known=glove_words(model.embeddings))
-    encoded = {s: encode_glove(rows, vocab) for s, rows in splits.items()}
-    return PreparedData(TEXT, encoded, pad_id=vocab.pad_id, vocab=vocab,
-                        embedding_matrix=load_glove(vocab, model.embeddings))
+    return GloveTokenizer(vocab)
+
+
+def prepare_data(data: DataConfig, model: ModelConfig, result: ReadResult | None = None) -> PreparedData:
+    """Read the configured data set and encode it for ``model.encoder``."""
+    from n2r.data.schema import text_table
+    from n2r.data.tokenize import GloveTokenizer, examples_from_table
+
+    result = result or read_dataset(data.name, data.path, **data.options)
+    splits, kind = result.splits, kind_of(result)
+    info = {"variant": result.variant, "skipped": dict(result.skipped), **result.info}
+    if kind == GRAPH:
+        if model.encoder != "gcn":
+            raise ValueError(f"data.name {data.name!r} is a graph data set; model.encoder must be 'gcn'")
+        return PreparedData(GRAPH, splits, num_features=splits["train"][0].x.shape[1], info=info)
+    if model.encoder == "gcn":
+        raise ValueError(f"data.name {data.name!r} is a text data set; model.encoder must be 'gru' or 'bert'")
+    tokenizer = build_tokenizer(model, splits)
+    encoded = {s: examples_from_table(tokenizer(text_table(rows))) for s, rows in splits.items()}
+    if isinstance(tokenizer, GloveTokenizer):
+        from n2r.embeddings import load_glove
+
+        return PreparedData(TEXT, encoded, pad_id=0, vocab=tokenizer.vocab, tokenizer=tokenizer,
+                            embedding_matrix=load_glove(tokenizer.vocab, model.embeddings), info=info)
+    return PreparedData(TEXT, encoded, pad_id=tokenizer.pad_id, tokenizer=tokenizer, info=info)
