@@ -1,0 +1,72 @@
+"""Parquet cache: keyed by sources + reader + tokenizer; a hit reads nothing else; CLI commands."""
+import os
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+
+from n2r.data.cache import prepare
+from n2r.data.schema import TEXT_SCHEMA, GRAPH_SCHEMA, graphs_from_table
+from test_data_readers import GOOD, write_beer
+
+
+def test_second_prepare_is_a_hit_that_does_not_read_the_sources(tmp_path):
+    root = write_beer(tmp_path / "beer", GOOD * 3)
+    first = prepare("beer-heldout-split", root, cache_dir=tmp_path / "cache")
+    assert not first.hit and first.meta["variant"] == "beer-heldout-split-aspect0"
+    assert pq.read_schema(first.directory / "train.parquet").equals(TEXT_SCHEMA, check_metadata=False)
+    # garble the source but keep size and mtime: a hit must not notice, since it never opens it
+    source = root / "reviews.aspect0.heldout.txt.gz"
+    stat = source.stat()
+    source.write_bytes(b"\0" * stat.st_size)
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    second = prepare("beer-heldout-split", root, cache_dir=tmp_path / "cache")
+    assert second.hit and second.directory == first.directory
+    assert second.table("train").equals(first.table("train"))
+
+
+def test_changed_source_options_or_tokenizer_miss_the_cache(tmp_path):
+    root = write_beer(tmp_path / "beer", GOOD * 3)
+    cache = tmp_path / "cache"
+    base = prepare("beer-heldout-split", root, cache_dir=cache)
+    other_tok = prepare("beer-heldout-split", root, encoder="gru", cache_dir=cache)
+    assert not other_tok.hit and other_tok.directory != base.directory
+    assert "input_ids" in other_tok.table("train").column_names
+    assert other_tok.vocab().words[:2] == ["<pad>", "<unk>"]
+    time.sleep(0.01)
+    write_beer(root, GOOD * 4)
+    assert not prepare("beer-heldout-split", root, cache_dir=cache).hit
+    assert not prepare("beer-heldout-split", root, {"balance_train": False}, cache_dir=cache).hit
+
+
+def test_graph_cache_round_trip(tmp_path):
+    entry = prepare("ba2motifs", options={"n_graphs": 10, "base_nodes": 6}, cache_dir=tmp_path)
+    table = entry.table("train")
+    assert table.schema.equals(GRAPH_SCHEMA, check_metadata=False)
+    graphs = graphs_from_table(table)
+    assert len(graphs) == 8 and graphs[0].edge_gt.sum() > 0
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "n2r.cli", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_cli_prepare_stats_and_fetch_offline(tmp_path):
+    root = write_beer(tmp_path / "beer", GOOD * 3)
+    env = {"N2R_CACHE": str(tmp_path / "cache")}
+    done = run_cli("data", "prepare", "beer-heldout-split", "--from", str(root), "-o", "aspect=0", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("prepared:")
+    again = run_cli("data", "prepare", "beer-heldout-split", "--from", str(root), "-o", "aspect=0", env=env)
+    assert again.stdout.startswith("cache hit:")
+    stats = run_cli("data", "stats", "beer-heldout-split", "--from", str(root), env=env)
+    assert "human rationale sparsity 0.500" in stats.stdout
+    assert "skipped: heldout: neutral aspect score: 3" in stats.stdout
+    bad = run_cli("data", "stats", "beer", env=env)
+    assert bad.returncode == 2 and "data.path: the data set 'beer' is read from files" in bad.stderr
+    started = time.monotonic()
+    fetch = run_cli("data", "fetch", "sst2", "--timeout", "3", env=env)
+    assert fetch.returncode == 2 and "n2r data prepare sst2 --from PATH" in fetch.stderr
+    assert time.monotonic() - started < 30
