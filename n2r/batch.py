@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 
@@ -42,32 +45,68 @@ class TextBatch:
         return self.input_ids.shape[0]
 
 
-def collate_text(examples: Sequence[Mapping[str, Any]], pad_id: int = 0) -> TextBatch:
-    """Pad ``input_ids`` (and ``rationale``/``unit_mask`` when given) to the batch maximum.
+def _pad_list_column(column: pa.ChunkedArray | pa.Array, width: int, fill: int, dtype: torch.dtype) -> torch.Tensor:
+    """A list<int> Arrow column → ``[rows, width]`` tensor, vectorized (no per-row Python)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offsets = array.offsets.to_numpy()
+    values = array.flatten().to_numpy(zero_copy_only=False)
+    lengths = np.diff(offsets)
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    cols = np.arange(len(values)) - np.repeat(offsets[:-1] - offsets[0], lengths)
+    out = torch.full((len(lengths), width), fill, dtype=dtype)
+    out[torch.from_numpy(rows), torch.from_numpy(cols)] = torch.from_numpy(values.astype(np.int64)).to(dtype)
+    return out
 
-    Each example has ``input_ids`` and ``label``; optional ``rationale`` (0/1 per id, or None)
-    and ``unit_mask`` (0/1 per id; default: every id selectable).
-    """
+
+def collate_text_table(table: pa.Table, pad_id: int = 0) -> TextBatch:
+    """Tokenized Arrow rows (``input_ids``, ``label``, optional ``rationale``/``unit_mask``) →
+    a :class:`TextBatch` padded to the batch's longest input."""
+    if table.num_rows == 0:
+        raise ValueError("collate_text: empty batch")
+    ids_column = table.column("input_ids")
+    lengths = pc.list_value_length(ids_column).to_numpy(zero_copy_only=False)
+    if lengths.min() == 0:
+        raise ValueError("collate_text: an example has no tokens")
+    width = int(lengths.max())
+    ids = _pad_list_column(ids_column, width, pad_id, torch.long)
+    attention = torch.arange(width).unsqueeze(0) < torch.from_numpy(lengths.astype(np.int64)).unsqueeze(1)
+    units = attention
+    if "unit_mask" in table.column_names and table.column("unit_mask").null_count == 0:
+        units = _pad_list_column(table.column("unit_mask"), width, 0, torch.bool)
+    rationale = None
+    if "rationale" in table.column_names and table.column("rationale").null_count == 0:
+        r_lengths = pc.list_value_length(table.column("rationale")).to_numpy(zero_copy_only=False)
+        if not np.array_equal(r_lengths, lengths):
+            bad = int(np.nonzero(r_lengths != lengths)[0][0])
+            raise ValueError(f"collate_text: example {bad} has {r_lengths[bad]} rationale bits for {lengths[bad]} ids")
+        rationale = _pad_list_column(table.column("rationale"), width, 0, torch.float32)
+    labels = torch.from_numpy(table.column("label").to_numpy().astype(np.int64))
+    return TextBatch(ids, attention, units, labels, rationale)
+
+
+def examples_table(examples: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Per-example dicts (``input_ids``, ``label``, optional ``rationale``/``unit_mask``) → Arrow."""
+    def lists(key):
+        return pa.array([None if e.get(key) is None else list(e[key]) for e in examples], type=pa.list_(pa.int64()))
+
+    return pa.table({"input_ids": lists("input_ids"),
+                     "label": pa.array([int(e["label"]) for e in examples], type=pa.int64()),
+                     "rationale": lists("rationale"), "unit_mask": lists("unit_mask")})
+
+
+def collate_text(examples: Sequence[Mapping[str, Any]], pad_id: int = 0) -> TextBatch:
+    """Per-example dicts → :class:`TextBatch`, through the same vectorized path as Arrow batches."""
     if not examples:
         raise ValueError("collate_text: empty batch")
-    lengths = [len(e["input_ids"]) for e in examples]
-    if min(lengths) == 0:
-        raise ValueError("collate_text: an example has no tokens")
-    batch, width = len(examples), max(lengths)
-    ids = torch.full((batch, width), pad_id, dtype=torch.long)
-    attention = torch.zeros((batch, width), dtype=torch.bool)
-    units = torch.zeros((batch, width), dtype=torch.bool)
-    has_rationale = all(e.get("rationale") is not None for e in examples)
-    rationale = torch.zeros((batch, width), dtype=torch.float32) if has_rationale else None
-    for i, (e, n) in enumerate(zip(examples, lengths)):
-        ids[i, :n] = torch.as_tensor(e["input_ids"], dtype=torch.long)
-        attention[i, :n] = True
-        unit = e.get("unit_mask")
-        units[i, :n] = True if unit is None else torch.as_tensor(unit, dtype=torch.bool)
-        if rationale is not None:
-            r = e["rationale"]
-            if len(r) != n:
-                raise ValueError(f"collate_text: example {i} has {len(r)} rationale bits for {n} ids")
-            rationale[i, :n] = torch.as_tensor(r, dtype=torch.float32)
-    labels = torch.as_tensor([int(e["label"]) for e in examples], dtype=torch.long)
-    return TextBatch(ids, attention, units, labels, rationale)
+    return collate_text_table(examples_table(examples), pad_id)
+
+
+class TableCollate:
+    """``collate_fn`` for a DataLoader over row indices of a tokenized Arrow table."""
+
+    def __init__(self, table: pa.Table, pad_id: int = 0):
+        self.table = table
+        self.pad_id = pad_id
+
+    def __call__(self, indices: Sequence[int]) -> TextBatch:
+        return collate_text_table(self.table.take(pa.array(indices, type=pa.int64())), self.pad_id)

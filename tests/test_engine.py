@@ -1,4 +1,5 @@
 """Engine: fit/evaluate, checkpoint save/load, resume, corrupt checkpoints, selection on dev."""
+import pyarrow as pa
 import pytest
 import torch
 
@@ -6,7 +7,7 @@ from conftest import objective_config
 from n2r.config import ModelConfig, TrainConfig
 from n2r.data import PreparedData
 from n2r.data.schema import text_table
-from n2r.data.tokenize import GloveTokenizer, examples_from_table
+from n2r.data.tokenize import GloveTokenizer
 from n2r.data.synthetic import synthetic_text
 from n2r.embeddings import Vocabulary
 from n2r.engine import CheckpointError, evaluate, fit, load_checkpoint, save_checkpoint
@@ -20,7 +21,7 @@ def small_data():
     vocab = Vocabulary.build(r["tokens"] for rows in splits.values() for r in rows)
     torch.manual_seed(0)
     tokenize = GloveTokenizer(vocab)
-    return PreparedData("text", {s: examples_from_table(tokenize(text_table(rows))) for s, rows in splits.items()},
+    return PreparedData("text", {s: tokenize(text_table(rows)) for s, rows in splits.items()},
                         embedding_matrix=torch.randn(len(vocab), 8), vocab=vocab)
 
 
@@ -93,9 +94,11 @@ def test_corrupt_or_foreign_checkpoints_are_refused_with_the_path(small_data, tm
 
 
 def test_selection_on_f1_requires_annotated_dev(small_data):
-    data = PreparedData("text", {**small_data.splits,
-                                 "dev": [{**e, "rationale": None} for e in small_data.splits["dev"]]},
-                        embedding_matrix=small_data.embedding_matrix)
+    dev = small_data.splits["dev"]
+    dev = dev.set_column(dev.column_names.index("rationale"), "rationale",
+                         pa.nulls(dev.num_rows, dev.schema.field("rationale").type))
+    data = PreparedData("text", {**small_data.splits, "dev": dev}, embedding_matrix=small_data.embedding_matrix)
+    assert not data.has_rationales("dev") and data.has_rationales("train")
     model = make(data)
     assert "f1" not in evaluate(model, data.loader("dev", 64), device=torch.device("cpu"))
     with pytest.raises(ValueError, match="train.selection_metric: 'f1' is not produced on dev"):

@@ -101,7 +101,8 @@ def test_gcn_predictor_ignores_unselected_edges():
 
 def test_bert_rationalizer_forward_backward_offline():
     from n2r.data.schema import text_table
-    from n2r.data.tokenize import HFTokenizer, examples_from_table
+    from n2r.batch import collate_text_table
+    from n2r.data.tokenize import HFTokenizer
     from n2r.engine import build_optimizer
     from n2r.config import TrainConfig
 
@@ -109,15 +110,16 @@ def test_bert_rationalizer_forward_backward_offline():
     tokenizer = hf.tokenizer
     rows = [{"tokens": ["a", "wonderful", "unbelievably", "hoppy", "beer"], "label": 1, "rationale": [0, 1, 1, 0, 0]},
             {"tokens": ["flat"], "label": 0, "rationale": [1]}]
-    encoded = examples_from_table(hf(text_table([{"id": str(i), "split": "train", **r} for i, r in enumerate(rows)])))
+    encoded = hf(text_table([{"id": str(i), "split": "train", **r} for i, r in enumerate(rows)]))
     # word → sub-word alignment: every piece of a rationale word carries its bit, specials are not units
-    first = encoded[0]
+    first = encoded.to_pylist()[0]
     pieces = tokenizer.convert_ids_to_tokens(first["input_ids"])
     assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]"
     assert first["unit_mask"][0] == first["unit_mask"][-1] == 0
     marked = [p for p, r in zip(pieces, first["rationale"]) if r]
     assert "wonderful" in marked and len(marked) >= 2 and "hoppy" not in marked
-    batch = collate_text(encoded, pad_id=tokenizer.pad_token_id)
+    batch = collate_text_table(encoded, pad_id=tokenizer.pad_token_id)
+    assert batch.unit_mask[1].tolist() == [False, True, False] + [False] * (batch.input_ids.shape[1] - 3)
     torch.manual_seed(0)
     model = build_rationalizer(ModelConfig(encoder="bert", pooling="mean"))
     assert model.generator.encoder is not model.predictor.encoder
@@ -154,3 +156,18 @@ def test_init_selection_sets_the_initial_selection_probability(tiny_gru, text_ba
     gcn = build_rationalizer(ModelConfig(encoder="gcn", init_selection=0.2, select_nodes=True), in_channels=3)
     assert torch.allclose(gcn.generator.edge_head[-1].bias, torch.tensor([0.0, -1.3862944]))
     assert torch.allclose(gcn.generator.node_head.bias, torch.tensor([0.0, -1.3862944]))
+
+
+def test_collate_pads_to_the_batch_maximum_and_checks_alignment():
+    batch = collate_text([{"input_ids": [5, 6, 7], "label": 1, "rationale": [0, 1, 0]},
+                          {"input_ids": [8], "label": 0, "rationale": [1]}], pad_id=9)
+    assert batch.input_ids.tolist() == [[5, 6, 7], [8, 9, 9]]
+    assert batch.attention_mask.tolist() == [[True, True, True], [True, False, False]]
+    assert batch.rationale.tolist() == [[0, 1, 0], [1, 0, 0]]
+    assert torch.equal(batch.unit_mask, batch.attention_mask)
+    partial = collate_text([{"input_ids": [5], "label": 1, "rationale": [1]}, {"input_ids": [6], "label": 0}])
+    assert partial.rationale is None  # a batch is annotated only when every example is
+    with pytest.raises(ValueError, match="example 0 has 2 rationale bits for 1 ids"):
+        collate_text([{"input_ids": [5], "label": 1, "rationale": [1, 0]}])
+    with pytest.raises(ValueError, match="an example has no tokens"):
+        collate_text([{"input_ids": [], "label": 1}])

@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
+import pyarrow as pa
 import torch
 
 from n2r.config import DataConfig, ModelConfig
@@ -93,23 +94,33 @@ class PreparedData:
     def model_inputs(self) -> dict[str, Any]:
         return {"embedding_matrix": self.embedding_matrix, "in_channels": self.num_features}
 
+    def __post_init__(self) -> None:
+        if self.kind == TEXT:
+            from n2r.batch import examples_table
+
+            self.splits = {s: rows if isinstance(rows, pa.Table) else examples_table(rows)
+                           for s, rows in self.splits.items()}
+
     def has_rationales(self, split: str) -> bool:
-        rows = self.splits.get(split) or []
+        rows = self.splits.get(split)
+        if rows is None or len(rows) == 0:
+            return False
         if self.kind == GRAPH:
-            return bool(rows) and all(getattr(g, "edge_gt", None) is not None for g in rows)
-        return bool(rows) and all(r.get("rationale") is not None for r in rows)
+            return all(getattr(g, "edge_gt", None) is not None for g in rows)
+        return "rationale" in rows.column_names and rows.column("rationale").null_count == 0
 
     def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0):
+        """A PyTorch loader: PyG batches for graphs; dynamically padded :class:`TextBatch` for text."""
         rows = self.splits[split]
         generator = torch.Generator().manual_seed(seed) if shuffle else None
         if self.kind == GRAPH:
             from torch_geometric.loader import DataLoader as GraphLoader
 
             return GraphLoader(rows, batch_size=batch_size, shuffle=shuffle, generator=generator)
-        from n2r.batch import collate_text
+        from n2r.batch import TableCollate
 
-        return torch.utils.data.DataLoader(rows, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                                           collate_fn=partial(collate_text, pad_id=self.pad_id))
+        return torch.utils.data.DataLoader(range(rows.num_rows), batch_size=batch_size, shuffle=shuffle,
+                                           generator=generator, collate_fn=TableCollate(rows, self.pad_id))
 
 
 def build_tokenizer(model: ModelConfig, splits: dict[str, list]):
@@ -129,7 +140,7 @@ def build_tokenizer(model: ModelConfig, splits: dict[str, list]):
 def prepare_data(data: DataConfig, model: ModelConfig, result: ReadResult | None = None) -> PreparedData:
     """Read the configured data set and encode it for ``model.encoder``."""
     from n2r.data.schema import text_table
-    from n2r.data.tokenize import GloveTokenizer, examples_from_table
+    from n2r.data.tokenize import GloveTokenizer
 
     result = result or read_dataset(data.name, data.path, **data.options)
     splits, kind = result.splits, kind_of(result)
@@ -141,7 +152,7 @@ def prepare_data(data: DataConfig, model: ModelConfig, result: ReadResult | None
     if model.encoder == "gcn":
         raise ValueError(f"data.name {data.name!r} is a text data set; model.encoder must be 'gru' or 'bert'")
     tokenizer = build_tokenizer(model, splits)
-    encoded = {s: examples_from_table(tokenizer(text_table(rows))) for s, rows in splits.items()}
+    encoded = {s: tokenizer(text_table(rows)) for s, rows in splits.items()}
     if isinstance(tokenizer, GloveTokenizer):
         from n2r.embeddings import load_glove
 

@@ -87,11 +87,5 @@ def _set(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
     return table.append_column(name, column)
 
 
-def examples_from_table(table: pa.Table) -> list[dict[str, Any]]:
-    """Tokenized Arrow rows → the per-example dicts :func:`n2r.batch.collate_text` pads."""
-    keep = [c for c in ("input_ids", "label", "rationale", "unit_mask") if c in table.column_names]
-    return table.select(keep).to_pylist()
-
-
 def lengths(table: pa.Table, column: str = "input_ids") -> np.ndarray:
     return pc.list_value_length(table.column(column)).to_numpy(zero_copy_only=False)
