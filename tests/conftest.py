@@ -37,3 +37,17 @@ def objective_config(name: str, **kw) -> ObjectiveConfig:
     base = dict(name=name, sparsity_target=0.3, lambda_sparsity=1.0, lambda_continuity=1.0, lambda_norm=1.0)
     base.update(kw)
     return ObjectiveConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One real local Ray instance for the whole test session (started on first use)."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION", "0")
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
+    import ray
+
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}})
+    yield ray
+    ray.shutdown()

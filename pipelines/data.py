@@ -1,0 +1,147 @@
+"""Ray Data ingest: Parquet cache → tokenization in ``map_batches`` → per-worker shards → batches.
+
+The same code runs on a laptop (local Ray) and on a cluster:
+
+1. :func:`n2r.data.cache.prepare` reads the source once into canonical Parquet files;
+2. :func:`build_ray_data` opens them with ``ray.data.read_parquet`` and tokenizes with
+   ``map_batches`` over Arrow batches (a callable class, so a Hugging Face tokenizer loads once
+   per actor; GloVe ids are a vectorized Arrow lookup);
+3. a Ray Train worker takes its shard with ``ray.train.get_dataset_shard`` and iterates it with
+   :func:`iter_epoch`, which uses ``iter_torch_batches`` with a collate that pads each text
+   batch to its own longest input (optionally length-bucketed) or builds a PyG ``Batch``.
+
+Order is deterministic for a seed (``preserve_order`` plus a seeded local shuffle per epoch).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+from ray.data.collate_fn import ArrowBatchCollateFn
+
+from n2r.batch import collate_text_table
+from n2r.config import RunConfig
+from n2r.data import GRAPH, TEXT
+from n2r.data.base import SPLITS
+from n2r.data.cache import CacheEntry, prepare
+from n2r.data.schema import graphs_from_table
+
+
+class Tokenize:
+    """``map_batches`` callable class: applies an n2r tokenizer to an Arrow batch."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return self.tokenizer(batch)
+
+
+class TextCollate(ArrowBatchCollateFn):
+    """Arrow rows → :class:`~n2r.batch.TextBatch` padded to the batch maximum.
+
+    With ``bucket_batch_size`` the incoming rows are a window of several batches: they are sorted
+    by length, cut into batches of that size (little padding) and returned in a seeded random
+    order as a list, which :func:`iter_epoch` flattens.
+    """
+
+    def __init__(self, pad_id: int = 0, bucket_batch_size: int | None = None, seed: int = 0):
+        self.pad_id = pad_id
+        self.bucket_batch_size = bucket_batch_size
+        self.rng = random.Random(seed)
+
+    def __call__(self, batch: pa.Table):
+        if not self.bucket_batch_size:
+            return collate_text_table(batch, self.pad_id)
+        order = pc.sort_indices(pc.list_value_length(batch.column("input_ids")))
+        batch = batch.take(order)
+        size = self.bucket_batch_size
+        chunks = [collate_text_table(batch.slice(i, size), self.pad_id) for i in range(0, batch.num_rows, size)]
+        self.rng.shuffle(chunks)
+        return chunks
+
+
+class GraphCollate(ArrowBatchCollateFn):
+    """Arrow graph rows (canonical schema) → ``torch_geometric.data.Batch``."""
+
+    def __call__(self, batch: pa.Table):
+        from torch_geometric.data import Batch
+
+        return Batch.from_data_list(graphs_from_table(batch))
+
+
+@dataclass
+class RayData:
+    """Ray Datasets per split plus what the model builder needs."""
+
+    kind: str
+    datasets: dict[str, ray.data.Dataset]
+    entry: CacheEntry
+    pad_id: int = 0
+    model_inputs: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        meta = self.entry.meta
+        return {"variant": meta["variant"], "skipped": meta["skipped"], "counts": meta["counts"]}
+
+
+def build_ray_data(cfg: RunConfig, cache_dir: str | Path | None = None) -> RayData:
+    """Prepare (or hit) the Parquet cache for ``cfg.data`` and open it as tokenized Ray Datasets."""
+    from n2r.data import build_tokenizer
+
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    entry = prepare(cfg.data.name, cfg.data.path, cfg.data.options, cache_dir=cache_dir)
+    kind = entry.meta["kind"]
+    paths = entry.paths()
+    if kind == GRAPH:
+        first = pq.read_table(paths["train"], columns=["x"]).slice(0, 1).to_pylist()[0]["x"]
+        datasets = {s: ray.data.read_parquet(paths[s]) for s in SPLITS if entry.meta["counts"][s]}
+        return RayData(GRAPH, datasets, entry, model_inputs={"in_channels": len(first[0])})
+    tokens = {s: pq.read_table(paths[s], columns=["tokens"]).to_pylist() for s in SPLITS}
+    tokenizer = build_tokenizer(cfg.model, {s: rows for s, rows in tokens.items()})
+    datasets = {s: ray.data.read_parquet(paths[s]).map_batches(Tokenize, fn_constructor_args=(tokenizer,),
+                                                               batch_format="pyarrow", concurrency=1)
+                for s in SPLITS if entry.meta["counts"][s]}
+    model_inputs: dict[str, Any] = {}
+    pad_id = 0
+    if hasattr(tokenizer, "vocab"):
+        from n2r.embeddings import load_glove
+
+        model_inputs["embedding_matrix"] = load_glove(tokenizer.vocab, cfg.model.embeddings)
+    else:
+        pad_id = tokenizer.pad_id
+    return RayData(TEXT, datasets, entry, pad_id=pad_id, model_inputs=model_inputs, tokenizer=tokenizer)
+
+
+def iter_epoch(shard, kind: str, batch_size: int, *, pad_id: int = 0, epoch: int = 1, seed: int = 0,
+               shuffle: bool = True, bucket_window: int | None = None, prefetch_batches: int = 1) -> Iterator[Any]:
+    """Batches of one epoch from a ``DataIterator`` (a worker's shard) or a ``Dataset``.
+
+    Shuffling is a local shuffle seeded by ``(seed, epoch)``; ``bucket_window`` (text) groups
+    that many batches, sorts them by length and pads each to its own maximum.
+    """
+    iterator = shard.iterator() if isinstance(shard, ray.data.Dataset) else shard
+    epoch_seed = seed * 100_003 + epoch
+    if kind == GRAPH:
+        collate, rows = GraphCollate(), batch_size
+    elif bucket_window:
+        collate, rows = TextCollate(pad_id, batch_size, epoch_seed), batch_size * bucket_window
+    else:
+        collate, rows = TextCollate(pad_id), batch_size
+    batches = iterator.iter_torch_batches(
+        batch_size=rows, collate_fn=collate, prefetch_batches=prefetch_batches,
+        local_shuffle_buffer_size=max(rows * 4, 256) if shuffle else None,
+        local_shuffle_seed=epoch_seed if shuffle else None)
+    for item in batches:
+        if isinstance(item, list):
+            yield from item
+        else:
+            yield item
