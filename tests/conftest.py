@@ -48,6 +48,8 @@ def ray_local():
     import ray
 
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}})
+             # workers import train functions defined in test modules from this folder
+             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                                       "PYTHONPATH": os.path.dirname(os.path.abspath(__file__))}})
     yield ray
     ray.shutdown()

@@ -77,3 +77,35 @@ def test_bucketing_cuts_padding(ray_local, tmp_path):
     # the same measure computed offline from lengths agrees in direction
     lens = lengths(data.tokenizer(data.entry.table("train")))
     assert pad_lengths(lens, 16, "bucketed", 8) < pad_lengths(lens, 16, "dynamic") < pad_lengths(lens, 16, "fixed")
+
+
+def _collect_shard(config):
+    import json
+
+    import ray.train
+
+    shard = ray.train.get_dataset_shard("train")
+    rank = ray.train.get_context().get_world_rank()
+    seen = ids_of(iter_epoch(shard, "text", 16, seed=0, epoch=1))
+    with open(f"{config['out']}/rank{rank}.json", "w") as handle:
+        json.dump(seen, handle)
+    ray.train.report({"rows": len(seen)})
+
+
+def test_two_train_workers_read_disjoint_shards(ray_local, tmp_path):
+    import json
+
+    from ray.train import RunConfig as TrainRunConfig
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path / "cache")
+    trainer = TorchTrainer(_collect_shard, train_loop_config={"out": str(tmp_path)},
+                           scaling_config=ScalingConfig(num_workers=2),
+                           datasets={"train": data.datasets["train"]},
+                           run_config=TrainRunConfig(name="shards", storage_path=str(tmp_path / "runs")))
+    trainer.fit()
+    a, b = (set(map(tuple, json.loads((tmp_path / f"rank{r}.json").read_text()))) for r in (0, 1))
+    assert a and b and not (a & b)
+    everything = set(ids_of(iter_epoch(data.datasets["train"], "text", 50, shuffle=False)))
+    assert a | b == everything and len(everything) == 200
