@@ -6,6 +6,7 @@ copied; a GloVe-format text file is streamed line by line and only wanted words 
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,15 +64,16 @@ def _packaged_glove() -> tuple[list[str], np.ndarray]:
     return words, matrix
 
 
-def glove_words(source: str = PACKAGED_GLOVE) -> set[str]:
-    """All words that have a vector in ``source`` (packaged name or GloVe text file)."""
+@functools.lru_cache(maxsize=4)
+def glove_words(source: str = PACKAGED_GLOVE) -> frozenset[str]:
+    """All words that have a vector in ``source`` (packaged name or GloVe text file); cached."""
     if source == PACKAGED_GLOVE:
-        return set(_packaged_glove()[0])
+        return frozenset(_packaged_glove()[0])
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"GloVe file not found: {path}")
     with path.open(encoding="utf-8") as handle:
-        return {line.split(" ", 1)[0] for line in handle if line.strip()}
+        return frozenset(line.split(" ", 1)[0] for line in handle if line.strip())
 
 
 def load_glove(vocab: Vocabulary, source: str = PACKAGED_GLOVE) -> torch.Tensor:

@@ -4,8 +4,8 @@ The same code runs on a laptop (local Ray) and on a cluster:
 
 1. :func:`n2r.data.cache.prepare` reads the source once into canonical Parquet files;
 2. :func:`build_ray_data` opens them with ``ray.data.read_parquet`` and tokenizes with
-   ``map_batches`` over Arrow batches (a callable class, so a Hugging Face tokenizer loads once
-   per actor; GloVe ids are a vectorized Arrow lookup);
+   ``map_batches`` over Arrow batches (GloVe ids: a vectorized Arrow lookup run as tasks; a
+   Hugging Face tokenizer: a callable class, loaded once per actor);
 3. a Ray Train worker takes its shard with ``ray.train.get_dataset_shard`` and iterates it with
    :func:`iter_epoch`, which uses ``iter_torch_batches`` with a collate that pads each text
    batch to its own longest input (optionally length-bucketed) or builds a PyG ``Batch``.
@@ -107,9 +107,7 @@ def build_ray_data(cfg: RunConfig, cache_dir: str | Path | None = None) -> RayDa
         return RayData(GRAPH, datasets, entry, model_inputs={"in_channels": len(first[0])})
     tokens = {s: pq.read_table(paths[s], columns=["tokens"]).to_pylist() for s in SPLITS}
     tokenizer = build_tokenizer(cfg.model, {s: rows for s, rows in tokens.items()})
-    datasets = {s: ray.data.read_parquet(paths[s]).map_batches(Tokenize, fn_constructor_args=(tokenizer,),
-                                                               batch_format="pyarrow", concurrency=1)
-                for s in SPLITS if entry.meta["counts"][s]}
+    datasets = {s: _tokenized(ray.data.read_parquet(paths[s]), tokenizer) for s in SPLITS if entry.meta["counts"][s]}
     model_inputs: dict[str, Any] = {}
     pad_id = 0
     if hasattr(tokenizer, "vocab"):
@@ -119,6 +117,14 @@ def build_ray_data(cfg: RunConfig, cache_dir: str | Path | None = None) -> RayDa
     else:
         pad_id = tokenizer.pad_id
     return RayData(TEXT, datasets, entry, pad_id=pad_id, model_inputs=model_inputs, tokenizer=tokenizer)
+
+
+def _tokenized(ds: ray.data.Dataset, tokenizer) -> ray.data.Dataset:
+    """GloVe lookups are cheap to ship: run them as plain tasks (no actor start-up per pass).
+    A Hugging Face tokenizer runs in a small actor pool so each actor loads it once."""
+    if hasattr(tokenizer, "vocab"):
+        return ds.map_batches(tokenizer, batch_format="pyarrow")
+    return ds.map_batches(Tokenize, fn_constructor_args=(tokenizer,), batch_format="pyarrow", concurrency=(1, 2))
 
 
 def iter_epoch(shard, kind: str, batch_size: int, *, pad_id: int = 0, epoch: int = 1, seed: int = 0,
