@@ -89,8 +89,9 @@ class TrainConfig:
     """Optimisation and model selection for :func:`n2r.engine.fit`.
 
     ``lr_encoder`` applies to pretrained encoders (BERT); ``None`` uses ``lr``.
-    ``selection_metric`` is a key of the dev metrics (``accuracy`` or ``f1``); test
-    metrics are never used for selection.
+    ``selection_metric`` is a key of the dev metrics (``accuracy`` or ``f1``); with
+    ``sparsity_tolerance`` an epoch whose dev sparsity misses the objective's target by more
+    than that is ranked below every feasible one. Test metrics are never used for selection.
     """
 
     epochs: int = 10
@@ -104,6 +105,7 @@ class TrainConfig:
     device: str = "auto"
     bf16: bool = True
     selection_metric: Literal["accuracy", "f1"] = "accuracy"
+    sparsity_tolerance: float | None = None
     check_every: int = 20
     num_threads: int | None = None
 

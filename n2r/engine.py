@@ -82,7 +82,8 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 
 def make_update(model: nn.Module, optimizer: torch.optim.Optimizer, grad_clip: float | None = None,
-                grad_sync: Callable[[nn.Module], None] | None = None) -> Callable[[torch.Tensor], None]:
+                grad_sync: Callable[[nn.Module], None] | None = None,
+                after_step: Callable[[nn.Module], None] | None = None) -> Callable[[torch.Tensor], None]:
     """The ``update(loss)`` callback objectives call: zero → backward → sync → clip → step.
 
     Gradients are zeroed to ``None``, so parameters frozen for a step get no gradient and
@@ -98,6 +99,8 @@ def make_update(model: nn.Module, optimizer: torch.optim.Optimizer, grad_clip: f
         if grad_clip:
             torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], grad_clip)
         optimizer.step()
+        if after_step is not None:
+            after_step(model)
 
     return update
 
@@ -286,8 +289,24 @@ class FitResult:
                 "epochs": len(self.history)}
 
 
+def selection_score(dev: dict[str, float], metric: str, sparsity_target: float | None = None,
+                    tolerance: float | None = None) -> float:
+    """The dev metric used for model selection (and as the sweep's tuning metric):
+    ``dev[metric]``, minus 1 (below every feasible value) when a ``tolerance`` is set and the
+    achieved sparsity misses ``sparsity_target`` by more than it."""
+    value = float(dev[metric])
+    if tolerance is not None and sparsity_target is not None and abs(dev["sparsity"] - sparsity_target) > tolerance:
+        value -= 1.0
+    return value
+
+
 def reseed_shuffle(loader: Any, seed: int, epoch: int) -> None:
-    """Make a DataLoader's shuffle a function of (seed, epoch), so a resumed run sees the same order."""
+    """Make the shuffle a function of (seed, epoch), so a resumed run sees the same order: a
+    loader with ``set_epoch`` (e.g. a Ray Data shard) is told the epoch; a DataLoader's sampler
+    generator is reseeded."""
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+        return
     generator = getattr(getattr(loader, "sampler", None), "generator", None)
     if generator is not None:
         generator.manual_seed(seed * 100_003 + epoch)
@@ -297,10 +316,11 @@ def fit(model: Rationalizer, objective: Objective, train_loader: Iterable, dev_l
         cfg: TrainConfig, *, device: torch.device | None = None, optimizer: torch.optim.Optimizer | None = None,
         checkpoint_path: str | Path | None = None, resume: bool = False,
         grad_sync: Callable[[nn.Module], None] | None = None,
+        after_step: Callable[[nn.Module], None] | None = None,
         on_epoch_end: Callable[[dict[str, Any], "FitResult"], None] | None = None,
-        extra_state: dict[str, Any] | None = None) -> FitResult:
+        extra_state: dict[str, Any] | None = None, sparsity_target: float | None = None) -> FitResult:
     """Train for ``cfg.epochs`` epochs, evaluating on dev after each and keeping the best
-    state by ``dev[cfg.selection_metric]``.
+    state by :func:`selection_score` of the dev metrics.
 
     With ``checkpoint_path`` a checkpoint is written after each epoch; with ``resume`` an
     existing one is loaded first (model, optimizer, epoch, RNG, history, best) and training
@@ -311,7 +331,7 @@ def fit(model: Rationalizer, objective: Objective, train_loader: Iterable, dev_l
         torch.set_num_threads(cfg.num_threads)
     model.to(device)
     optimizer = optimizer or build_optimizer(model, cfg)
-    update = make_update(model, optimizer, cfg.grad_clip, grad_sync)
+    update = make_update(model, optimizer, cfg.grad_clip, grad_sync, after_step)
     result = FitResult()
     start = 1
     if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
@@ -332,13 +352,15 @@ def fit(model: Rationalizer, objective: Objective, train_loader: Iterable, dev_l
                                  bf16=cfg.bf16, check_every=cfg.check_every)
         train_time = time.perf_counter() - t0
         dev = evaluate(model, dev_loader, device=device, bf16=cfg.bf16)
+        epoch_time = time.perf_counter() - t0
         if cfg.selection_metric not in dev:
             raise ValueError(f"train.selection_metric: {cfg.selection_metric!r} is not produced on dev "
                              f"(dev has {sorted(dev)}); 'f1' needs an annotated dev split")
-        record = {"epoch": epoch, "train": train_logs, "dev": dev, "train_time_s": train_time,
+        record = {"epoch": epoch, "train": train_logs, "dev": dev, "train_time_s": train_time, "epoch_time_s": epoch_time,
                   "examples_per_s": train_logs["examples"] / max(train_time, 1e-9)}
         result.history.append(record)
-        metric = dev[cfg.selection_metric]
+        metric = selection_score(dev, cfg.selection_metric, sparsity_target, cfg.sparsity_tolerance)
+        record["score"] = metric
         if metric > result.best_metric:
             result.best_epoch, result.best_metric, result.best_dev = epoch, metric, dev
             result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

@@ -1,0 +1,342 @@
+"""Sweeps: Ray Tune + Optuna (TPE, seeded) over datasets × encoders × objectives.
+
+A sweep file (``tune_spaces/*.yaml``) names the studies and the search space; each study —
+one (dataset, encoder, objective) — is its own Tune experiment folder under the sweep folder,
+with its own Optuna study, ASHA early stopping on the monotonic ``epoch`` and the tuning
+metric ``score`` (:func:`n2r.engine.selection_score`: dev accuracy with a feasibility penalty
+when the achieved sparsity misses its target by more than a tolerance, or dev rationale F1 on
+an annotated validation split). Test metrics are never looked at here.
+
+Trials with one worker run :func:`pipelines.train.run_training` inside the Tune function trial
+(actor reuse, no worker group); trials with several workers build a ``TorchTrainer`` with a
+stable per-trial name and forward its reports with ``TuneReportCallback``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from n2r.config import ConfigError, RunConfig
+from n2r.registry import UnknownNameError
+
+DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
+SWEEP_FILE = "sweep.yaml"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass
+class Study:
+    name: str
+    run: dict[str, Any]          # the base RunConfig (as a dict) for this study
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    studies: list[Study]
+    space: dict[str, dict[str, Any]]
+    num_samples: int = 8
+    seed: int = 0
+    max_concurrent_trials: int | None = None
+    scheduler: dict[str, Any] = field(default_factory=lambda: {"type": "asha", "grace_period": 2,
+                                                               "reduction_factor": 2})
+    num_workers: int = 1
+    use_gpu: bool = False
+    resources_per_worker: dict[str, float] = field(default_factory=lambda: {"CPU": 1})
+    source: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ loading and validation
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "SweepSpec":
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read the sweep file: {exc}") from exc
+        return cls.from_dict(raw or {}, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "<sweep>") -> "SweepSpec":
+        def fail(name: str, message: str) -> ConfigError:
+            return ConfigError(f"{source}: {name}: {message}")
+
+        known = {"name", "base", "datasets", "encoders", "objectives", "space", "metric", "search", "scheduler",
+                 "resources"}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise fail(unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
+        for required in ("name", "datasets", "encoders", "objectives", "space"):
+            if not raw.get(required):
+                raise fail(required, "required and must not be empty")
+        from n2r.data import DATASETS
+        from n2r.models import ENCODERS
+        from n2r.objectives import OBJECTIVES
+
+        base = copy.deepcopy(raw.get("base") or {})
+        metric = raw.get("metric") or {}
+        select = metric.get("select", "accuracy")
+        if select not in ("accuracy", "f1"):
+            raise fail("metric.select", f"{select!r} is not produced by the trainer; use 'accuracy' or 'f1'")
+        studies = []
+        for i, dataset in enumerate(raw["datasets"]):
+            entry = {"name": dataset} if isinstance(dataset, str) else dict(dataset)
+            try:
+                DATASETS.get(entry.get("name"))
+            except UnknownNameError as exc:
+                raise fail(f"datasets[{i}].name", str(exc)) from None
+            for j, encoder in enumerate(raw["encoders"]):
+                enc = {"name": encoder} if isinstance(encoder, str) else dict(encoder)
+                try:
+                    ENCODERS.get(enc.get("name"))
+                except UnknownNameError as exc:
+                    raise fail(f"encoders[{j}].name", str(exc)) from None
+                for k, objective in enumerate(raw["objectives"]):
+                    try:
+                        OBJECTIVES.get(objective)
+                    except UnknownNameError as exc:
+                        raise fail(f"objectives[{k}]", str(exc)) from None
+                    run = _study_run(base, entry, enc, objective, select, metric.get("sparsity_tolerance"))
+                    try:
+                        RunConfig.from_dict(run, source=f"{source} (study {entry['name']}-{enc['name']}-{objective})")
+                    except ConfigError as exc:
+                        raise ConfigError(str(exc)) from None
+                    if select == "f1" and DATASETS.get(entry["name"]).has_rationales is False:
+                        raise fail(f"datasets[{i}].name", f"{entry['name']!r} has no rationales, so metric.select "
+                                   "'f1' is not produced; use 'accuracy'")
+                    studies.append(Study(f"{entry['name']}-{enc['name']}-{objective}", run))
+        space = _validate_space(raw["space"], studies, fail)
+        search = raw.get("search") or {}
+        resources = raw.get("resources") or {}
+        scheduler = raw.get("scheduler") or {"type": "asha", "grace_period": 2, "reduction_factor": 2}
+        if scheduler.get("type") not in ("asha", "none"):
+            raise fail("scheduler.type", f"{scheduler.get('type')!r} is not 'asha' or 'none'")
+        num_samples = search.get("num_samples", 8)
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise fail("search.num_samples", "must be an integer >= 1")
+        num_workers = resources.get("num_workers", 1)
+        if not isinstance(num_workers, int) or num_workers < 1:
+            raise fail("resources.num_workers", "must be an integer >= 1")
+        per_worker = {"CPU": float(resources.get("cpus_per_worker", 1))}
+        if resources.get("use_gpu"):
+            per_worker["GPU"] = float(resources.get("gpus_per_worker", 1))
+        return cls(name=str(raw["name"]), studies=studies, space=space, num_samples=num_samples,
+                   seed=int(search.get("seed", 0)), max_concurrent_trials=search.get("max_concurrent_trials"),
+                   scheduler=scheduler, num_workers=num_workers, use_gpu=bool(resources.get("use_gpu", False)),
+                   resources_per_worker=per_worker, source=source, raw=raw)
+
+    # ------------------------------------------------------------------ Tune objects
+    def param_space(self) -> dict[str, Any]:
+        from ray import tune
+
+        out = {}
+        for key, spec in self.space.items():
+            kind, args = next(iter(spec.items()))
+            out[key] = {"uniform": lambda a: tune.uniform(*a), "loguniform": lambda a: tune.loguniform(*a),
+                        "int": lambda a: tune.randint(a[0], a[1] + 1), "choice": lambda a: tune.choice(a)}[kind](args)
+        return out
+
+
+def _study_run(base: dict, dataset: dict, encoder: dict, objective: str, select: str,
+               tolerance: float | None) -> dict[str, Any]:
+    run = copy.deepcopy(base)
+    run.setdefault("data", {})
+    run["data"].update({k: v for k, v in dataset.items() if k in ("name", "path", "options")})
+    for section in ("model", "objective", "train"):
+        run.setdefault(section, {})
+        run[section].update(dataset.get(section, {}))
+    run["model"].update({k: v for k, v in encoder.items() if k != "name"})
+    run["model"]["encoder"] = encoder["name"]
+    run["objective"]["name"] = objective
+    run["train"]["selection_metric"] = select
+    if tolerance is not None:
+        run["train"]["sparsity_tolerance"] = float(tolerance)
+    return run
+
+
+def _validate_space(space: Any, studies: list[Study], fail) -> dict[str, dict[str, Any]]:
+    if not isinstance(space, dict):
+        raise fail("space", "expected a mapping of 'section.field' to a distribution")
+    out = {}
+    for key, spec in space.items():
+        name = f"space.{key}"
+        section, _, attr = str(key).partition(".")
+        if section not in ("model", "objective", "train") or not attr:
+            raise fail(name, "keys are 'model.X', 'objective.X' or 'train.X'")
+        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+            raise fail(name, f"expected one of {{{', '.join(DISTRIBUTIONS)}: ...}}")
+        kind, args = next(iter(spec.items()))
+        if kind == "choice":
+            if not isinstance(args, list) or not args:
+                raise fail(name, "choice needs a non-empty list")
+        else:
+            if not (isinstance(args, list) and len(args) == 2 and all(isinstance(a, (int, float)) for a in args)):
+                raise fail(name, f"{kind} needs [low, high]")
+            low, high = args
+            if not low < high:
+                raise fail(name, f"empty or inverted range [{low}, {high}]")
+            if kind == "loguniform" and low <= 0:
+                raise fail(name, "loguniform needs low > 0")
+        for study in studies:  # every sampled value must make a valid run config
+            probe = copy.deepcopy(study.run)
+            probe.setdefault(section, {})[attr] = args[0] if kind == "choice" else args[0]
+            try:
+                RunConfig.from_dict(probe)
+            except ConfigError as exc:
+                raise fail(name, str(exc)) from None
+        out[key] = {kind: args}
+    return out
+
+
+def apply_params(run: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    run = copy.deepcopy(run)
+    for key, value in params.items():
+        section, _, attr = key.partition(".")
+        run.setdefault(section, {})[attr] = value
+    return run
+
+
+# ---------------------------------------------------------------------- the trial
+def run_trial(config: dict[str, Any]) -> None:
+    """A Tune function trial: one training with the sampled coefficients."""
+    from ray import tune
+
+    params = {k: v for k, v in config.items() if "." in k}
+    run = apply_params(config["run"], params)
+    started = time.perf_counter()
+    if config.get("num_workers", 1) > 1:
+        from ray.tune.integration.ray_train import TuneReportCallback
+
+        from pipelines.train import build_trainer
+
+        trial = tune.get_context().get_trial_id()
+        trainer = build_trainer(RunConfig.from_dict(run), num_workers=config["num_workers"],
+                                storage_path=config["train_storage"], name=f"train-{trial}",
+                                use_gpu=config.get("use_gpu", False),
+                                resources_per_worker=config.get("resources_per_worker"),
+                                max_failures=config.get("max_failures", 1), cache_dir=config.get("cache_dir"),
+                                callbacks=[TuneReportCallback()])
+        trainer.fit()
+        return
+    from pipelines.train import TuneSession, run_training
+
+    run_training({"run": run, "cache_dir": config.get("cache_dir")}, TuneSession(config))
+    del started
+
+
+# ---------------------------------------------------------------------- running a sweep
+def _tuner(spec: SweepSpec, study: Study, sweep_dir: Path, cache_dir: str | None):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    epochs = RunConfig.from_dict(study.run).train.epochs
+    if spec.scheduler.get("type") == "asha":
+        scheduler = ASHAScheduler(time_attr="epoch", metric="score", mode="max", max_t=epochs, grace_period=spec.scheduler.get("grace_period", 1),
+                                  reduction_factor=spec.scheduler.get("reduction_factor", 2))
+    else:
+        scheduler = FIFOScheduler()
+    searcher = OptunaSearch(metric="score", mode="max", seed=spec.seed)
+    if spec.num_workers > 1:
+        resources = {"CPU": 0, "TRAIN_DRIVER": 0.01}
+    else:
+        resources = dict(spec.resources_per_worker)
+    trainable = tune.with_resources(run_trial, resources)
+    param_space = {"run": study.run, "cache_dir": cache_dir, "num_workers": spec.num_workers,
+                   "use_gpu": spec.use_gpu, "resources_per_worker": spec.resources_per_worker,
+                   "train_storage": str(sweep_dir / study.name / "_train"), **spec.param_space()}
+    return tune.Tuner(
+        trainable, param_space=param_space,
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.num_samples,
+                                    max_concurrent_trials=spec.max_concurrent_trials or _concurrency(spec),
+                                    reuse_actors=True),
+        run_config=tune.RunConfig(name=study.name, storage_path=str(sweep_dir),
+                                  failure_config=tune.FailureConfig(max_failures=2),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+
+
+def _concurrency(spec: SweepSpec) -> int:
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 1)
+    per_trial = spec.resources_per_worker.get("CPU", 1) * spec.num_workers
+    return max(1, int(cpus // max(per_trial, 1e-9)))
+
+
+def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = None, resume: bool = False) -> dict:
+    """Run (or, with ``resume``, restore) every study; writes and returns the sweep summary."""
+    from ray import tune
+
+    sweep_dir = Path(sweep_dir).resolve()
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / SWEEP_FILE).write_text(yaml.safe_dump(spec.raw, sort_keys=False))
+    started = time.perf_counter()
+    studies = {}
+    for study in spec.studies:
+        path = sweep_dir / study.name
+        if resume and tune.Tuner.can_restore(str(path)):
+            tuner = tune.Tuner.restore(str(path), trainable=tune.with_resources(run_trial, _resources(spec)),
+                                       resume_unfinished=True, resume_errored=True)
+        else:
+            tuner = _tuner(spec, study, sweep_dir, cache_dir)
+        t0 = time.perf_counter()
+        grid = tuner.fit()
+        studies[study.name] = summarize_study(grid, time.perf_counter() - t0, spec)
+    summary = {"name": spec.name, "sweep_dir": str(sweep_dir), "wall_time_s": time.perf_counter() - started,
+               "studies": studies}
+    (sweep_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _resources(spec: SweepSpec) -> dict[str, float]:
+    return {"CPU": 0, "TRAIN_DRIVER": 0.01} if spec.num_workers > 1 else dict(spec.resources_per_worker)
+
+
+def summarize_study(grid, wall_time_s: float, spec: SweepSpec) -> dict[str, Any]:
+    """Best trial by its best ``score`` over epochs, plus per-trial curves and the useful-work share."""
+    trials = []
+    for result in grid:
+        df = result.metrics_dataframe
+        if df is None or df.empty:
+            trials.append({"trial_id": result.metrics.get("trial_id") if result.metrics else None, "epochs": [],
+                           "error": str(result.error) if result.error else None})
+            continue
+        df = df.sort_values("epoch")
+        params = {k: v for k, v in result.config.items() if "." in k}
+        curves = {c: df[c].tolist() for c in ("epoch", "score", "dev_accuracy", "dev_sparsity", "dev_f1",
+                                              "epoch_time_s") if c in df}
+        best_row = df.loc[df["score"].idxmax()]
+        trials.append({"trial_id": str(df["trial_id"].iloc[-1]), "params": params, "path": result.path,
+                       "best_score": float(best_row["score"]), "best_epoch": int(best_row["epoch"]),
+                       "best_dev": {c[4:]: float(best_row[c]) for c in df.columns if c.startswith("dev_")},
+                       "curves": curves, "error": str(result.error) if result.error else None})
+    scored = [t for t in trials if t.get("best_score") is not None]
+    best = max(scored, key=lambda t: t["best_score"]) if scored else None
+    # useful work: the epochs' training + dev evaluation, summed over trials
+    train_time = sum(sum(t["curves"].get("epoch_time_s", [])) for t in scored)
+    concurrency = spec.max_concurrent_trials or _concurrency(spec)
+    return {"trials": trials, "best": best, "wall_time_s": wall_time_s, "train_time_s": train_time,
+            "concurrency": concurrency, "useful_work_share": train_time / max(wall_time_s * concurrency, 1e-9)}
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to ``address`` or start a local Ray (with the small ``TRAIN_DRIVER`` resource the
+    driver side of multi-worker trials asks for)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if address:
+        ray.init(address=address)
+    else:
+        # the dashboard stays on: it cleans up the placement groups of early-stopped Train trials
+        ray.init(num_cpus=num_cpus or max(os.cpu_count() or 1, 2), resources={"TRAIN_DRIVER": 100},
+                 log_to_driver=False)

@@ -1,0 +1,212 @@
+"""Training under Ray: one loop, two ways to run it.
+
+:func:`run_training` is the whole per-process training: build the model, restore the latest
+checkpoint if the orchestrator has one, run :func:`n2r.engine.fit` (the core engine, not a
+copy) and report metrics plus a checkpoint after every epoch. It runs
+
+- in each Ray Train worker of a ``TorchTrainer`` (:func:`train_loop_per_worker`): data-parallel
+  with gradients averaged across ranks (gloo on CPU, NCCL on CUDA), each worker reading its
+  Ray Data shard, ``ray.train.report`` / ``get_checkpoint``; or
+- directly inside a Tune function trial (:class:`TuneSession`) for single-process trials, which
+  then pay for no worker group (measured: 25–37 s of start-up per ``TorchTrainer`` here) and
+  read the same Parquet cache in process.
+
+``n2r train CONFIG`` without ``--workers`` stays single-process (``n2r.runner``); with
+``--workers N`` it runs :func:`fit_with_trainer`.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from n2r.config import RunConfig
+from n2r.data import GRAPH, PreparedData
+from n2r.distributed import allreduce_gradients, assert_replicas_equal, broadcast_parameters
+from n2r.engine import FitResult, fit, resolve_device
+from n2r.models import build_rationalizer
+from n2r.objectives import build_objective
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
+    """One epoch's record → flat scalar metrics (``dev_accuracy``, ``train_step2/norm``, …)."""
+    out = {"epoch": record["epoch"], "score": record["score"], "train_time_s": record["train_time_s"],
+           "epoch_time_s": record["epoch_time_s"],
+           "examples_per_s": record["examples_per_s"]}
+    out.update({f"dev_{k}": v for k, v in record["dev"].items()})
+    out.update({f"train_{k}": v for k, v in record["train"].items()})
+    return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+
+
+class EpochBatches:
+    """A Ray Data shard as an epoch-aware iterable for :func:`n2r.engine.fit`."""
+
+    def __init__(self, shard, kind: str, batch_size: int, pad_id: int, seed: int, shuffle: bool,
+                 bucket_window: int | None = None):
+        self.shard, self.kind, self.batch_size, self.pad_id = shard, kind, batch_size, pad_id
+        self.seed, self.shuffle, self.bucket_window, self.epoch = seed, shuffle, bucket_window, 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        from pipelines.data import iter_epoch
+
+        return iter_epoch(self.shard, self.kind, self.batch_size, pad_id=self.pad_id, epoch=self.epoch,
+                          seed=self.seed, shuffle=self.shuffle, bucket_window=self.bucket_window)
+
+
+class TrainSession:
+    """Ray Train worker side: shards, rank, report with checkpoint (a barrier on every rank)."""
+
+    def __init__(self, config: dict[str, Any]):
+        import ray.train
+
+        self.ray_train = ray.train
+        self.context = ray.train.get_context()
+        self.rank = self.context.get_world_rank()
+        self.config = config
+
+    def batches(self, cfg: RunConfig):
+        kind, pad_id = self.config["kind"], self.config.get("pad_id", 0)
+        t = cfg.train
+        train = EpochBatches(self.ray_train.get_dataset_shard("train"), kind, t.batch_size, pad_id, t.seed, True,
+                             self.config.get("bucket_window"))
+        dev = EpochBatches(self.ray_train.get_dataset_shard("dev"), kind, t.eval_batch_size, pad_id, t.seed, False)
+        return train, dev, self.config["model_inputs"]
+
+    def restored_checkpoint(self, into: Path) -> bool:
+        checkpoint = self.ray_train.get_checkpoint()
+        if checkpoint is None:
+            return False
+        with checkpoint.as_directory() as folder:
+            shutil.copy(Path(folder) / CHECKPOINT_FILE, into / CHECKPOINT_FILE)
+        return True
+
+    def report(self, metrics: dict[str, float], folder: Path) -> None:
+        from ray.train import Checkpoint
+
+        checkpoint = Checkpoint.from_directory(str(folder)) if self.rank == 0 else None
+        self.ray_train.report(metrics, checkpoint=checkpoint)
+
+
+class TuneSession:
+    """Single-process Tune trial side: in-process data from the Parquet cache, ``tune.report``."""
+
+    rank = 0
+
+    def __init__(self, config: dict[str, Any]):
+        from ray import tune
+
+        self.tune = tune
+        self.config = config
+
+    def batches(self, cfg: RunConfig):
+        data = local_data(cfg, self.config.get("cache_dir"))
+        t = cfg.train
+        return (data.loader("train", t.batch_size, shuffle=True, seed=t.seed), data.loader("dev", t.eval_batch_size),
+                data.model_inputs())
+
+    def restored_checkpoint(self, into: Path) -> bool:
+        checkpoint = self.tune.get_checkpoint()
+        if checkpoint is None:
+            return False
+        with checkpoint.as_directory() as folder:
+            shutil.copy(Path(folder) / CHECKPOINT_FILE, into / CHECKPOINT_FILE)
+        return True
+
+    def report(self, metrics: dict[str, float], folder: Path) -> None:
+        from ray.tune import Checkpoint
+
+        self.tune.report(metrics, checkpoint=Checkpoint.from_directory(str(folder)))
+
+
+@functools.lru_cache(maxsize=8)
+def _local_data_cached(cfg_yaml: str, cache_dir: str | None) -> PreparedData:
+    import yaml
+
+    from n2r.data import prepare_data
+    from n2r.data.base import SPLITS, ReadResult
+    from n2r.data.cache import prepare
+    from n2r.data.schema import graphs_from_table
+
+    cfg = RunConfig.from_dict(yaml.safe_load(cfg_yaml))
+    entry = prepare(cfg.data.name, cfg.data.path, cfg.data.options, cache_dir=cache_dir)
+    if entry.meta["kind"] == GRAPH:
+        splits = {s: graphs_from_table(entry.table(s)) for s in SPLITS}
+    else:
+        splits = {s: entry.table(s).to_pylist() for s in SPLITS}
+    return prepare_data(cfg.data, cfg.model, ReadResult(splits, variant=entry.meta["variant"]))
+
+
+def local_data(cfg: RunConfig, cache_dir: str | None = None) -> PreparedData:
+    """The run's data in process, from the Parquet cache; memoised per process on what shapes
+    the data (data section, encoder, embeddings, checkpoint), so trials that reuse a Tune actor
+    neither read nor tokenize again."""
+    import yaml
+
+    key = {"data": cfg.to_dict()["data"], "model": {"encoder": cfg.model.encoder, "embeddings": cfg.model.embeddings,
+                                                     "checkpoint": cfg.model.checkpoint}}
+    return _local_data_cached(yaml.safe_dump(key), cache_dir)
+
+
+def run_training(config: dict[str, Any], session) -> FitResult:
+    """The training loop shared by Ray Train workers and single-process Tune trials."""
+    cfg = RunConfig.from_dict(config["run"])
+    device = resolve_device(cfg.train.device)
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    train_batches, dev_batches, model_inputs = session.batches(cfg)
+    torch.manual_seed(cfg.train.seed)
+    model = build_rationalizer(cfg.model, **model_inputs).to(device)
+    broadcast_parameters(model)
+    with tempfile.TemporaryDirectory(prefix="n2r-ckpt-") as work:
+        folder = Path(work)
+        resumed = session.restored_checkpoint(folder)
+
+        def report(record: dict[str, Any], result: FitResult) -> None:
+            session.report(flat_metrics(record), folder)
+
+        return fit(model, build_objective(cfg.objective), train_batches, dev_batches, cfg.train, device=device,
+                   checkpoint_path=folder / CHECKPOINT_FILE, resume=resumed, grad_sync=allreduce_gradients,
+                   after_step=assert_replicas_equal if config.get("check_replicas") else None,
+                   on_epoch_end=report, sparsity_target=cfg.objective.sparsity_target,
+                   extra_state={"config": cfg.to_dict()})
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """``TorchTrainer`` entry point."""
+    run_training(config, TrainSession(config))
+
+
+def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: str, use_gpu: bool = False,
+                  resources_per_worker: dict[str, float] | None = None, max_failures: int = 0,
+                  cache_dir: str | None = None, callbacks: list | None = None, keep_checkpoints: int = 2,
+                  storage_filesystem=None):
+    """A ``TorchTrainer`` running :func:`train_loop_per_worker` on ``num_workers`` DDP workers."""
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig as TrainRunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from pipelines.data import build_ray_data
+
+    data = build_ray_data(cfg, cache_dir=cache_dir)
+    loop_config = {"run": cfg.to_dict(), "kind": data.kind, "pad_id": data.pad_id, "model_inputs": data.model_inputs}
+    return TorchTrainer(
+        train_loop_per_worker, train_loop_config=loop_config,
+        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+                                     resources_per_worker=resources_per_worker),
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        datasets={"train": data.datasets["train"], "dev": data.datasets["dev"]},
+        dataset_config=DataConfig(datasets_to_split=["train"]),
+        run_config=TrainRunConfig(
+            name=name, storage_path=storage_path, storage_filesystem=storage_filesystem, callbacks=callbacks,
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=keep_checkpoints, checkpoint_score_attribute="score",
+                                               checkpoint_score_order="max")))
