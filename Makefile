@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests
 
-# Until the Ray pipeline lands, the main job is a single-process training of the demo config.
+# The main job: on a local Ray instance, sweep the generated synthetic-text and ba2motifs sets
+# (rnp vs n2r, Optuna + ASHA), export the best configuration of each study, explain a few test
+# inputs and write runs/sweep/<name>/report.html. Pass ARGS="tune_spaces/beer.yaml --data-dir PATH" for real data.
 sweep: $(STAMP)
-	$(VENV)/bin/n2r train n2r/configs/demo-synthetic-text.yaml --out runs/demo
+	$(VENV)/bin/n2r sweep --out runs/sweep $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs

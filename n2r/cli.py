@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from n2r.data.base import DataError
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -11,6 +14,19 @@ def _train(args: argparse.Namespace) -> int:
     from n2r.runner import train_run
 
     cfg = RunConfig.from_yaml(args.config)
+    if args.data_dir and cfg.data.path is None:
+        from pipelines.sweep import default_data_path
+
+        cfg.data.path = default_data_path(cfg.data.name, args.data_dir)
+    if args.workers > 1:
+        from pipelines.sweep import ensure_ray
+        from pipelines.train import build_trainer
+
+        ensure_ray(args.address)
+        result = build_trainer(cfg, num_workers=args.workers, storage_path=str(Path(args.out or "runs/train").resolve()),
+                               name="train", use_gpu=args.gpu).fit()
+        print(json.dumps(result.metrics, indent=2, default=str))
+        return 0
     summary = train_run(cfg, args.out, resume=args.resume)
     printable = {k: v for k, v in summary.items() if k != "history"}
     print(json.dumps(printable, indent=2))
@@ -65,6 +81,55 @@ def _data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from pipelines.sweep import main_sweep
+
+    return main_sweep(args)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from pipelines.sweep import main_resume
+
+    return main_resume(args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pipelines.export import export_sweep
+
+    bundles = export_sweep(args.sweep_dir, args.out, cache_dir=args.cache)
+    for study, path in bundles.items():
+        print(f"{study}: {path}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from n2r.bundle import load_bundle, render_html
+
+    bundle = load_bundle(args.bundle, device=args.device)
+    items: list = []
+    if args.text is not None:
+        items.append(args.text)
+    if args.file:
+        for lineno, line in enumerate(Path(args.file).read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DataError(args.file, f"not valid JSON ({exc.msg})", lineno) from None
+    if args.graph:
+        items.append(json.loads(Path(args.graph).read_text()))
+    if not items:
+        raise SystemExit("n2r: error: give --text, --file or --graph")
+    results = [bundle.explain(item) for item in items]
+    for r in results:
+        print(json.dumps(r))
+    if args.html:
+        if bundle.kind != "text":
+            raise SystemExit("n2r: error: --html renders text rationales")
+        Path(args.html).write_text(render_html(results), encoding="utf-8")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="n2r", description="Train and run rationalizers (N2R, RNP).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,7 +137,40 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="run config YAML (sections data, model, objective, train)")
     train.add_argument("--out", default=None, help="directory for config, checkpoint and metrics")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
+    train.add_argument("--workers", type=int, default=1, help="data-parallel Ray Train workers (default 1: no Ray)")
+    train.add_argument("--gpu", action="store_true", help="with --workers: one GPU per worker, NCCL")
+    train.add_argument("--address", default=None, help="with --workers: a running Ray cluster")
+    train.add_argument("--data-dir", default=None, help="folder holding the data set's folder (beer/, movies/, …)")
     train.set_defaults(func=_train)
+
+    sweep = sub.add_parser("sweep", help="Optuna sweep(s) on Ray Tune; no file: the demo on generated data")
+    sweep.add_argument("sweep_files", nargs="*", help="tune_spaces/*.yaml (default: the demo sweeps)")
+    sweep.add_argument("--out", default="runs/sweep", help="sweep folder (local path, file:// or s3:// URI)")
+    sweep.add_argument("--data-dir", default=None, help="folder holding the real data sets (beer/, movies/, …)")
+    sweep.add_argument("--address", default=None, help="connect to a running Ray cluster instead of a local one")
+    sweep.add_argument("--cache", default=None, help="data cache directory")
+    sweep.add_argument("--num-samples", type=int, default=None, help="override search.num_samples")
+    sweep.add_argument("--no-export", action="store_true", help="skip export, explanations and the report")
+    sweep.set_defaults(func=_sweep)
+    resume = sub.add_parser("resume", help="restore an interrupted sweep and finish it")
+    resume.add_argument("sweep_dir")
+    resume.add_argument("--address", default=None)
+    resume.add_argument("--cache", default=None)
+    resume.add_argument("--no-export", action="store_true")
+    resume.set_defaults(func=_resume)
+    export = sub.add_parser("export", help="best configuration and model of each study → bundles")
+    export.add_argument("sweep_dir")
+    export.add_argument("--out", required=True)
+    export.add_argument("--cache", default=None)
+    export.set_defaults(func=_export)
+    explain = sub.add_parser("explain", help="rationales for new inputs from an exported bundle")
+    explain.add_argument("bundle")
+    explain.add_argument("--text", default=None)
+    explain.add_argument("--file", default=None, help="JSON lines with 'text' or 'tokens' (or graphs)")
+    explain.add_argument("--graph", default=None, help="a JSON graph with 'x' and 'edge_index'")
+    explain.add_argument("--html", default=None, help="also render the text rationales to this HTML file")
+    explain.add_argument("--device", default="cpu")
+    explain.set_defaults(func=_explain)
 
     data = sub.add_parser("data", help="prepare, inspect or fetch data sets").add_subparsers(dest="data_command",
                                                                                            required=True)
@@ -96,15 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from n2r.bundle import BundleError
     from n2r.config import ConfigError
-    from n2r.data.base import DataError
     from n2r.engine import CheckpointError, NonFiniteLossError
     from n2r.registry import UnknownNameError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, CheckpointError, NonFiniteLossError, UnknownNameError,
+    except (ConfigError, DataError, CheckpointError, NonFiniteLossError, UnknownNameError, BundleError,
             FileNotFoundError) as exc:
         print(f"n2r: error: {exc}", file=sys.stderr)
         return 2

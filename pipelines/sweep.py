@@ -276,7 +276,14 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
 
     sweep_dir = Path(sweep_dir).resolve()
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    (sweep_dir / SWEEP_FILE).write_text(yaml.safe_dump(spec.raw, sort_keys=False))
+    raw = copy.deepcopy(spec.raw)
+    for i, dataset in enumerate(raw.get("datasets", [])):  # record resolved data paths for resume/export
+        entry = {"name": dataset} if isinstance(dataset, str) else dict(dataset)
+        paths = {s.run["data"].get("path") for s in spec.studies if s.run["data"]["name"] == entry["name"]}
+        if len(paths) == 1 and None not in paths:
+            entry["path"] = paths.pop()
+        raw["datasets"][i] = entry
+    (sweep_dir / SWEEP_FILE).write_text(yaml.safe_dump(raw, sort_keys=False))
     started = time.perf_counter()
     studies = {}
     for study in spec.studies:
@@ -289,8 +296,11 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
         t0 = time.perf_counter()
         grid = tuner.fit()
         studies[study.name] = summarize_study(grid, time.perf_counter() - t0, spec)
-    summary = {"name": spec.name, "sweep_dir": str(sweep_dir), "wall_time_s": time.perf_counter() - started,
-               "studies": studies}
+    wall = time.perf_counter() - started
+    concurrency = spec.max_concurrent_trials or _concurrency(spec)
+    useful = sum(s["train_time_s"] for s in studies.values())
+    summary = {"name": spec.name, "sweep_dir": str(sweep_dir), "wall_time_s": wall, "studies": studies,
+               "concurrency": concurrency, "useful_work_share": useful / max(wall * concurrency, 1e-9)}
     (sweep_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -340,3 +350,109 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         # the dashboard stays on: it cleans up the placement groups of early-stopped Train trials
         ray.init(num_cpus=num_cpus or max(os.cpu_count() or 1, 2), resources={"TRAIN_DRIVER": 100},
                  log_to_driver=False)
+
+
+# ---------------------------------------------------------------------- command line
+DEMO_SWEEPS = ("synthetic-text.yaml", "ba2motifs.yaml")
+DATA_FOLDERS = {"beer": "beer", "beer-heldout-split": "beer", "hotel": "hotel", "movies": "movies", "sst2": "sst2",
+                "agnews": "agnews", "mutagenicity": "mutagenicity"}
+SPACES_DIR = Path(__file__).resolve().parents[1] / "tune_spaces"
+
+
+def default_data_path(name: str, data_dir: str | Path) -> str | None:
+    folder = DATA_FOLDERS.get(name)
+    return None if folder is None else str(Path(data_dir) / folder)
+
+
+def with_data_dir(spec: SweepSpec, data_dir: str | None) -> SweepSpec:
+    """Fill ``data.path`` of every study that names none from ``--data-dir``."""
+    from n2r.data import DATASETS
+
+    for study in spec.studies:
+        data = study.run["data"]
+        if data.get("path") or DATASETS.get(data["name"]).generated:
+            continue
+        if not data_dir:
+            raise ConfigError(f"{spec.source}: datasets: {data['name']!r} is read from files; pass --data-dir "
+                              "(the folder holding beer/, movies/, …) or set its path in the sweep file")
+        data["path"] = default_data_path(data["name"], data_dir)
+    return spec
+
+
+def _finish(sweep_dirs: list[Path], args) -> None:
+    """Export the best configuration of each study, explain a few examples, write the report."""
+    from pipelines.export import export_sweep
+    from pipelines.report import write_report
+
+    for sweep_dir in sweep_dirs:
+        bundles = export_sweep(sweep_dir, sweep_dir / "export", cache_dir=args.cache)
+        explained = explain_examples(bundles, args.cache)
+        (sweep_dir / "explanations.json").write_text(json.dumps(explained, indent=2))
+        report = write_report(sweep_dir, explained)
+        print(f"report: {report}")
+
+
+def explain_examples(bundles: dict[str, Path], cache_dir: str | None, n: int = 3) -> dict[str, list]:
+    """A few test inputs of each study, explained by its exported bundle."""
+    from n2r.bundle import load_bundle
+    from n2r.data.cache import prepare
+
+    out = {}
+    for study, path in bundles.items():
+        bundle = load_bundle(path)
+        data = bundle.config.data
+        entry = prepare(data.name, data.path, data.options, cache_dir=cache_dir)
+        rows = entry.table("test").slice(0, n).to_pylist()
+        if bundle.kind == "graph":
+            items = [{"x": r["x"], "edge_index": r["edge_index"]} for r in rows]
+        else:
+            items = [{"tokens": r["tokens"]} for r in rows]
+        out[study] = [{**bundle.explain(item), "gold_label": r["label"]} for item, r in zip(items, rows)]
+    return out
+
+
+def main_sweep(args) -> int:
+    files = [Path(f) for f in args.sweep_files] or [SPACES_DIR / name for name in DEMO_SWEEPS]
+    specs = [with_data_dir(SweepSpec.from_yaml(f), args.data_dir) for f in files]  # all validated before any trial
+    for spec in specs:
+        if args.num_samples:
+            spec.num_samples = args.num_samples
+            spec.raw.setdefault("search", {})["num_samples"] = args.num_samples
+    ensure_ray(args.address)
+    out = Path(args.out)
+    dirs = []
+    for spec in specs:
+        sweep_dir = out / spec.name
+        summary = run_sweep(spec, sweep_dir, cache_dir=args.cache)
+        print_summary(summary)
+        dirs.append(sweep_dir)
+    if not args.no_export:
+        _finish(dirs, args)
+    return 0
+
+
+def main_resume(args) -> int:
+    sweep_dir = Path(args.sweep_dir)
+    if not (sweep_dir / SWEEP_FILE).is_file():
+        raise FileNotFoundError(f"{sweep_dir / SWEEP_FILE}: not a sweep folder")
+    spec = SweepSpec.from_dict(yaml.safe_load((sweep_dir / SWEEP_FILE).read_text()), source=str(sweep_dir / SWEEP_FILE))
+    ensure_ray(args.address)
+    summary = run_sweep(spec, sweep_dir, cache_dir=args.cache, resume=True)
+    print_summary(summary)
+    if not args.no_export:
+        _finish([sweep_dir], args)
+    return 0
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print(f"sweep {summary['name']}: {summary['wall_time_s']:.0f} s, useful-work share "
+          f"{summary['useful_work_share']:.2f} (sum of trial epoch times / (wall time × {summary['concurrency']}))")
+    for name, study in summary["studies"].items():
+        best = study["best"]
+        line = f"  {name}: {len(study['trials'])} trials, useful-work share {study['useful_work_share']:.2f}"
+        if best:
+            dev = best["best_dev"]
+            line += (f"; best score {best['best_score']:.3f} (dev accuracy {dev.get('accuracy', float('nan')):.3f}, "
+                     f"sparsity {dev.get('sparsity', float('nan')):.3f}"
+                     + (f", f1 {dev['f1']:.3f}" if "f1" in dev else "") + f") at epoch {best['best_epoch']}")
+        print(line)

@@ -1,0 +1,160 @@
+"""Production bundles: a trained rationalizer with everything needed to explain new inputs.
+
+A bundle folder holds ``config.yaml`` (the complete run config; ``n2r train`` reproduces the
+run from it), ``model.safetensors`` (the dev-selected weights), the vocabulary (``vocab.txt``)
+or Hugging Face tokenizer and encoder config (``hf/``), ``metrics.json`` (the metrics card) and
+``manifest.json`` with the SHA-256 of every other file. :func:`load_bundle` refuses a bundle
+whose files do not match their manifest, and never unpickles anything.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from n2r.config import RunConfig
+
+BUNDLE_FORMAT = "n2r-bundle/1"
+MANIFEST = "manifest.json"
+
+
+class BundleError(RuntimeError):
+    """A bundle that is incomplete, altered or not an n2r bundle; the message names the file."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_bundle(out: str | Path, cfg: RunConfig, state: dict[str, torch.Tensor], metrics: dict[str, Any],
+                vocab=None, tokenizer=None, encoder_config=None) -> Path:
+    """Write a bundle folder (see the module docstring) and its manifest."""
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.to_yaml(out / "config.yaml")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out / "model.safetensors"),
+              metadata={"format": BUNDLE_FORMAT})
+    if vocab is not None:
+        (out / "vocab.txt").write_text("\n".join(vocab.words), encoding="utf-8")
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(out / "hf"))
+    if encoder_config is not None:
+        encoder_config.save_pretrained(str(out / "hf"))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != MANIFEST)
+    manifest = {"format": BUNDLE_FORMAT, "files": {str(p.relative_to(out)): sha256_file(p) for p in files}}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return out
+
+
+def verify_bundle(path: str | Path) -> dict[str, Any]:
+    root = Path(path)
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise BundleError(f"{manifest_path}: missing; not an n2r bundle")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{manifest_path}: not valid JSON ({exc.msg})") from None
+    if manifest.get("format") != BUNDLE_FORMAT or not isinstance(manifest.get("files"), dict):
+        raise BundleError(f"{manifest_path}: not an {BUNDLE_FORMAT} manifest")
+    for name, expected in manifest["files"].items():
+        file = root / name
+        if not file.is_file():
+            raise BundleError(f"{file}: listed in the manifest but missing")
+        if sha256_file(file) != expected:
+            raise BundleError(f"{file}: SHA-256 differs from the manifest (altered or truncated)")
+    extra = sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                   if p.is_file() and p.name != MANIFEST and str(p.relative_to(root)) not in manifest["files"])
+    if extra:
+        raise BundleError(f"{root / extra[0]}: not listed in the manifest")
+    return manifest
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: the model in eval mode plus what turns raw inputs into batches."""
+
+    path: Path
+    config: RunConfig
+    model: Any
+    metrics: dict[str, Any]
+    vocab: Any = None
+    tokenizer: Any = None
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def kind(self) -> str:
+        return "graph" if self.config.model.encoder == "gcn" else "text"
+
+    def explain(self, item: dict[str, Any] | str) -> dict[str, Any]:
+        """Deterministic rationale, predicted label and probability for one input.
+
+        Text: a string (tokenised like AG News: lower-cased words and punctuation) or
+        ``{"tokens": [...]}``/``{"text": ...}``. Graph: ``{"x": [[...]], "edge_index": [[...], [...]]}``.
+        """
+        from n2r.explain import explain_graph, explain_text
+
+        if self.kind == "graph":
+            return explain_graph(self, item)
+        return explain_text(self, item)
+
+
+def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
+    """Verify the manifest, rebuild the model from its config and load the safetensors weights."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from n2r.embeddings import Vocabulary
+    from n2r.models import build_rationalizer
+
+    root = Path(path)
+    verify_bundle(root)
+    cfg = RunConfig.from_yaml(root / "config.yaml")
+    try:
+        state = load_file(str(root / "model.safetensors"))
+    except (SafetensorError, OSError) as exc:
+        raise BundleError(f"{root / 'model.safetensors'}: unreadable weights ({exc})") from None
+    vocab = tokenizer = None
+    inputs: dict[str, Any] = {}
+    if cfg.model.encoder == "gru":
+        vocab = Vocabulary((root / "vocab.txt").read_text(encoding="utf-8").split("\n"))
+        inputs["embedding_matrix"] = torch.zeros_like(state["generator.embedding.weight"])
+    elif cfg.model.encoder == "bert":
+        from transformers import AutoTokenizer
+
+        cfg.model.checkpoint = str(root / "hf")
+        tokenizer = AutoTokenizer.from_pretrained(str(root / "hf"), local_files_only=True)
+        inputs["pretrained"] = False
+    model = build_rationalizer(cfg.model, **inputs)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise BundleError(f"{root / 'model.safetensors'}: weights do not match the config: {exc}") from None
+    metrics = json.loads((root / "metrics.json").read_text())
+    target = torch.device(device)
+    return Bundle(root, cfg, model.to(target).eval(), metrics, vocab, tokenizer, target)
+
+
+def render_html(results: list[dict[str, Any]]) -> str:
+    """Inputs with their rationale highlighted, one block per explained text."""
+    blocks = []
+    for r in results:
+        words = [f"<mark>{html.escape(t)}</mark>" if bit else html.escape(t)
+                 for t, bit in zip(r["tokens"], r["rationale"])]
+        blocks.append(f"<div class='item'><p class='pred'>label {r['label']} (p = {r['probability']:.3f})</p>"
+                      f"<p>{' '.join(words)}</p></div>")
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}mark{background:#ffd54f}"
+             ".item{border-bottom:1px solid #ddd;padding:.5em 0}.pred{color:#555;font-size:.9em}")
+    return f"<!doctype html><meta charset='utf-8'><title>n2r rationales</title><style>{style}</style>{''.join(blocks)}"

@@ -1,0 +1,87 @@
+"""``n2r export``: the best trial of every study of a sweep → a production bundle.
+
+Selection uses the sweep summary (dev ``score`` only). The exported weights are the trial's
+dev-selected state (``best_state`` in its latest checkpoint); the test split is evaluated here,
+once, for the metrics card — never for selection. Reads only files: no Ray needed.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from n2r.bundle import save_bundle
+from n2r.config import RunConfig
+from n2r.engine import CheckpointError, evaluate, load_checkpoint, resolve_device
+from n2r.models import build_rationalizer
+from pipelines.sweep import SUMMARY_FILE
+from pipelines.train import CHECKPOINT_FILE, local_data
+
+
+def code_version() -> str:
+    import n2r
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"n2r {n2r.__version__}" + (f" ({sha})" if sha else "")
+
+
+def latest_checkpoint(trial_path: Path, sweep_dir: Path, study: str, trial_id: str) -> Path:
+    """The newest ``checkpoint.pt`` of a trial: in its Tune folder (single-process trials) or in
+    its Train run folder (multi-worker trials)."""
+    candidates = sorted(Path(trial_path).glob(f"checkpoint_*/{CHECKPOINT_FILE}"))
+    if not candidates:
+        candidates = sorted((sweep_dir / study / "_train" / f"train-{trial_id}").glob(f"checkpoint_*/{CHECKPOINT_FILE}"))
+    if not candidates:
+        raise CheckpointError(f"{trial_path}: no checkpoint found for trial {trial_id}")
+    return max(candidates, key=lambda p: p.stat().st_mtime_ns)
+
+
+def export_sweep(sweep_dir: str | Path, out: str | Path, cache_dir: str | None = None) -> dict[str, Path]:
+    sweep_dir, out = Path(sweep_dir), Path(out)
+    summary_path = sweep_dir / SUMMARY_FILE
+    if not summary_path.is_file():
+        raise FileNotFoundError(f"{summary_path}: no sweep summary (has the sweep finished? try n2r resume)")
+    summary = json.loads(summary_path.read_text())
+    bundles = {}
+    for study, info in summary["studies"].items():
+        best = info.get("best")
+        if best is None:
+            continue
+        checkpoint = latest_checkpoint(Path(best["path"]), sweep_dir, study, best["trial_id"])
+        bundles[study] = export_checkpoint(checkpoint, out / study, cache_dir=cache_dir,
+                                           extra={"study": study, "trial_id": best["trial_id"],
+                                                  "params": best["params"], "tuning_score": best["best_score"]})
+    return bundles
+
+
+def export_checkpoint(checkpoint: Path, out: Path, cache_dir: str | None = None,
+                      extra: dict[str, Any] | None = None) -> Path:
+    payload = load_checkpoint(checkpoint)
+    if payload.get("best_state") is None or "config" not in payload:
+        raise CheckpointError(f"{checkpoint}: lacks the dev-selected state or the run config")
+    cfg = RunConfig.from_dict(payload["config"])
+    data = local_data(cfg, cache_dir)
+    if cfg.model.encoder == "gcn" and cfg.model.in_channels is None:
+        cfg.model.in_channels = data.num_features  # the bundle must rebuild without the data
+    model = build_rationalizer(cfg.model, **data.model_inputs())
+    model.load_state_dict(payload["best_state"])
+    device = resolve_device("cpu")
+    test = {}
+    if data.splits.get("test") is not None and len(data.splits["test"]):
+        test = evaluate(model, data.loader("test", cfg.train.eval_batch_size), device=device, bf16=False)
+    best = payload["best"]
+    metrics = {**(extra or {}), "data_variant": data.info.get("variant"), "best_epoch": best["epoch"],
+               "dev": best["dev"], "test": test, "achieved_sparsity": {"dev": best["dev"].get("sparsity"),
+                                                                      "test": test.get("sparsity")},
+               "sparsity_target": cfg.objective.sparsity_target, "seed": cfg.train.seed,
+               "selection": {"metric": cfg.train.selection_metric, "sparsity_tolerance": cfg.train.sparsity_tolerance},
+               "epochs_trained": payload["epoch"], "code_version": code_version()}
+    encoder_config = model.generator.encoder.config if cfg.model.encoder == "bert" else None
+    return save_bundle(out, cfg, payload["best_state"], metrics, vocab=data.vocab,
+                       tokenizer=data.tokenizer.tokenizer if cfg.model.encoder == "bert" else None,
+                       encoder_config=encoder_config)
