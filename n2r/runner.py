@@ -50,7 +50,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
 
     result = fit(model, build_objective(cfg.objective), train_loader, dev_loader, t, device=device,
                  checkpoint_path=None if out is None else out / "checkpoint.pt", resume=resume,
-                 on_epoch_end=report, sparsity_target=cfg.objective.sparsity_target)
+                 on_epoch_end=report, sparsity_target=cfg.objective.sparsity_target,
+                 extra_state={"config": cfg.to_dict()})
     model.load_state_dict(result.best_state)
     summary: dict[str, Any] = {**result.summary(), "history": result.history}
     if data.splits.get("test"):

@@ -1,0 +1,110 @@
+"""Export → load → explain round trips; altered bundles are refused; CLI explain with HTML."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from n2r.bundle import BundleError, load_bundle
+from n2r.config import RunConfig
+from n2r.runner import train_run
+from pipelines.export import export_checkpoint
+
+TEXT_RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32,
+                                                           "min_len": 5, "max_len": 9}},
+            "model": {"encoder": "gru", "hidden_size": 8},
+            "objective": {"name": "n2r", "sparsity_target": 0.2},
+            "train": {"epochs": 2, "batch_size": 16}}
+
+
+@pytest.fixture(scope="module")
+def text_bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundle")
+    summary = train_run(RunConfig.from_dict(TEXT_RUN), root / "run", log=None)
+    bundle = export_checkpoint(root / "run" / "checkpoint.pt", root / "bundle", cache_dir=str(root / "cache"))
+    return bundle, summary
+
+
+def test_bundle_files_manifest_and_metrics_card(text_bundle):
+    path, summary = text_bundle
+    names = {p.name for p in path.iterdir()}
+    assert names == {"config.yaml", "model.safetensors", "vocab.txt", "metrics.json", "manifest.json"}
+    card = json.loads((path / "metrics.json").read_text())
+    assert card["data_variant"] == "synthetic-text" and card["seed"] == 1
+    assert card["dev"] == summary["best_dev"] and card["best_epoch"] == summary["best_epoch"]
+    assert card["test"]["f1"] == pytest.approx(summary["test"]["f1"])
+    assert {"dev", "test"} <= set(card["achieved_sparsity"]) and card["code_version"].startswith("n2r ")
+    assert RunConfig.from_yaml(path / "config.yaml").objective.name == "n2r"   # n2r train reproduces the run
+
+
+def test_load_and_explain_is_deterministic_and_matches_the_training_model(text_bundle):
+    path, _ = text_bundle
+    bundle = load_bundle(path)
+    assert not bundle.model.training
+    tokens = ["the", "beer", "was", "excellent", "and", "wonderful"]
+    first, second = bundle.explain({"tokens": tokens}), bundle.explain({"tokens": tokens})
+    assert first == second
+    assert first["tokens"] == tokens and len(first["rationale"]) == len(tokens)
+    assert sum(first["probabilities"]) == pytest.approx(1.0)
+    assert first["spans"] == [[i, i + 1] for i, b in enumerate(first["rationale"]) if b] or all(
+        e - s >= 1 for s, e in first["spans"])
+    assert bundle.explain("The beer was EXCELLENT!")["tokens"] == ["the", "beer", "was", "excellent", "!"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: (p / "model.safetensors").write_bytes((p / "model.safetensors").read_bytes()[:-10]),
+     "model.safetensors: SHA-256 differs"),
+    (lambda p: (p / "vocab.txt").write_text("<pad>\n<unk>\nevil"), "vocab.txt: SHA-256 differs"),
+    (lambda p: (p / "config.yaml").unlink(), "config.yaml: listed in the manifest but missing"),
+    (lambda p: (p / "extra.pkl").write_bytes(b"\x80\x04"), "extra.pkl: not listed in the manifest"),
+    (lambda p: (p / "manifest.json").write_text("{"), "manifest.json: not valid JSON"),
+])
+def test_altered_bundles_are_refused_naming_the_file(text_bundle, tmp_path, damage, message):
+    import shutil
+
+    path, _ = text_bundle
+    copy = tmp_path / "copy"
+    shutil.copytree(path, copy)
+    damage(copy)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(copy)
+
+
+def test_cli_explain_text_file_and_html(text_bundle, tmp_path):
+    path, _ = text_bundle
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(json.dumps({"text": "a wonderful pour"}) + "\n" + json.dumps({"tokens": ["awful", "head"]}) + "\n")
+    done = subprocess.run([sys.executable, "-m", "n2r.cli", "explain", str(path), "--text", "great beer",
+                           "--file", str(inputs), "--html", str(tmp_path / "out.html")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["tokens"] for r in lines] == [["great", "beer"], ["a", "wonderful", "pour"], ["awful", "head"]]
+    page = (tmp_path / "out.html").read_text()
+    assert page.count("class='item'") == 3
+    tampered = tmp_path / "bad"
+    import shutil
+
+    shutil.copytree(path, tampered)
+    (tampered / "metrics.json").write_text("{}")
+    done = subprocess.run([sys.executable, "-m", "n2r.cli", "explain", str(tampered), "--text", "x"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "metrics.json: SHA-256 differs" in done.stderr
+
+
+def test_graph_bundle_explains_edges(tmp_path):
+    run = {"data": {"name": "ba2motifs", "options": {"n_graphs": 40, "base_nodes": 8}},
+           "model": {"encoder": "gcn", "hidden_size": 8, "degree_bins": 4},
+           "objective": {"name": "n2r", "sparsity_target": 0.2}, "train": {"epochs": 1, "batch_size": 8}}
+    train_run(RunConfig.from_dict(run), tmp_path / "run", log=None)
+    bundle = load_bundle(export_checkpoint(tmp_path / "run" / "checkpoint.pt", tmp_path / "b",
+                                           cache_dir=str(tmp_path / "cache")))
+    graph = {"x": [[0.1] * 10] * 4, "edge_index": [[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]]}
+    result = bundle.explain(graph)
+    assert len(result["edge_scores"]) == 6 and all(e in [[0, 1], [1, 0], [1, 2], [2, 1], [2, 3], [3, 2]]
+                                                   for e in result["edges"])
+    with pytest.raises(ValueError, match="an edge points past the graph's 4 nodes"):
+        bundle.explain({"x": graph["x"], "edge_index": [[0], [9]]})
+    assert torch.equal(load_bundle(bundle.path).model.state_dict()["predictor.classifier.weight"],
+                       bundle.model.state_dict()["predictor.classifier.weight"])

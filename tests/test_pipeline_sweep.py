@@ -1,0 +1,132 @@
+"""Sweeps on a real local Ray with real Optuna: validation, selection, resume after SIGKILL."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from n2r.config import ConfigError
+from pipelines.sweep import SweepSpec, run_sweep
+
+TINY = {
+    "name": "tiny",
+    "base": {"model": {"encoder": "gru", "hidden_size": 8}, "objective": {"sparsity_target": 0.2},
+             "train": {"epochs": 2, "batch_size": 16, "num_threads": 1}},
+    "datasets": [{"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32,
+                                                        "min_len": 5, "max_len": 9}}],
+    "encoders": ["gru"],
+    "objectives": ["n2r"],
+    "space": {"objective.lambda_sparsity": {"loguniform": [0.5, 10.0]}, "train.lr": {"loguniform": [1e-3, 1e-2]}},
+    "metric": {"select": "accuracy", "sparsity_tolerance": 0.1},
+    "search": {"num_samples": 3, "seed": 0, "max_concurrent_trials": 2},
+    "scheduler": {"type": "none"},
+}
+
+
+def with_changes(**changes):
+    spec = json.loads(json.dumps(TINY))
+    for dotted, value in changes.items():
+        node = spec
+        *parents, last = dotted.split("__")
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return spec
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"datasets": [{"name": "imdb"}]}, "datasets[0].name: unknown dataset 'imdb'"),
+    ({"encoders": ["lstm"]}, "encoders[0].name: unknown encoder 'lstm'"),
+    ({"objectives": ["mmi"]}, "objectives[0]: unknown objective 'mmi'"),
+    ({"space": {"objective.lambda_sparsity": {"uniform": [3.0, 3.0]}}}, "space.objective.lambda_sparsity: empty or inverted"),
+    ({"space": {"objective.lambda_sparsity": {"uniform": [5.0, 1.0]}}}, "space.objective.lambda_sparsity: empty or inverted"),
+    ({"space": {"objective.lambda_sparsity": {"loguniform": [0.0, 1.0]}}}, "space.objective.lambda_sparsity: loguniform needs low > 0"),
+    ({"space": {"objective.lamda": {"uniform": [0.0, 1.0]}}}, "space.objective.lamda: .*objective.lamda: unknown field"),
+    ({"space": {"objective.sparsity_target": {"uniform": [0.0, 0.5]}}}, "space.objective.sparsity_target: .*must lie in"),
+    ({"space": {}}, "space: required and must not be empty"),
+    ({"metric": {"select": "dev_loss"}}, "metric.select: 'dev_loss' is not produced by the trainer"),
+    ({"datasets": [{"name": "sst2", "path": "x"}], "metric": {"select": "f1"}}, "datasets\\[0\\].name: 'sst2' has no rationales"),
+    ({"search": {"num_samples": 0}}, "search.num_samples: must be an integer >= 1"),
+    ({"scheduler": {"type": "pbt"}}, "scheduler.type: 'pbt' is not 'asha' or 'none'"),
+    ({"trials": 3}, "trials: unknown field"),
+])
+def test_invalid_sweep_files_fail_before_any_trial_naming_the_field(tmp_path, changes, field):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**TINY, **changes}))
+    with pytest.raises(ConfigError, match=f"bad.yaml: {field}"):
+        SweepSpec.from_yaml(path)
+
+
+def test_shipped_spaces_are_valid():
+    spaces = sorted((Path(__file__).resolve().parents[1] / "tune_spaces").glob("*.yaml"))
+    assert {p.stem for p in spaces} >= {"synthetic-text", "ba2motifs", "beer", "movies", "mutagenicity", "beer-bert"}
+    for path in spaces:
+        spec = SweepSpec.from_yaml(path)
+        assert spec.studies and spec.space
+        text = path.read_text()
+        assert "Metric:" in text, f"{path.name} documents its metric and why"
+
+
+def test_three_trial_optuna_sweep_selects_by_the_declared_metric(ray_local, tmp_path):
+    spec = SweepSpec.from_dict(TINY)
+    summary = run_sweep(spec, tmp_path / "sweep", cache_dir=str(tmp_path / "cache"))
+    study = summary["studies"]["synthetic-text-gru-n2r"]
+    trials = [t for t in study["trials"] if t.get("best_score") is not None]
+    assert len(trials) == 3
+    assert all(t["curves"]["epoch"] == [1, 2] for t in trials)
+    assert study["best"]["best_score"] == max(t["best_score"] for t in trials)
+    # the score is the declared metric: dev accuracy, minus 1 when sparsity misses 0.2 by > 0.1
+    for t in trials:
+        dev = t["best_dev"]
+        expected = dev["accuracy"] - (1.0 if abs(dev["sparsity"] - 0.2) > 0.1 else 0.0)
+        assert t["best_score"] == pytest.approx(expected, abs=1e-6)
+    params = [tuple(sorted(t["params"].items())) for t in trials]
+    assert len(set(params)) == 3
+    assert json.loads((tmp_path / "sweep" / "summary.json").read_text())["studies"]
+
+
+def _epochs_per_trial(study_dir: Path) -> dict[str, list[int]]:
+    out = {}
+    for result in study_dir.glob("*/result.json"):
+        epochs = [int(json.loads(line)["epoch"]) for line in result.read_text().splitlines() if line.strip()]
+        out[result.parent.name] = epochs
+    return out
+
+
+def test_driver_sigkill_mid_sweep_then_resume_completes(tmp_path):
+    spec = with_changes(search__num_samples=4, base__train__epochs=4, search__max_concurrent_trials=2)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "N2R_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "n2r.cli"]
+    driver = subprocess.Popen(cmd + ["sweep", str(path), "--out", str(out), "--no-export"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    study_dir = out / "tiny" / "synthetic-text-gru-n2r"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        epochs = _epochs_per_trial(study_dir) if study_dir.is_dir() else {}
+        if sum(len(e) for e in epochs.values()) >= 3:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the sweep reported no epochs in time")
+    os.killpg(driver.pid, signal.SIGKILL)       # the driver and the local Ray it started
+    driver.wait(timeout=30)
+    assert not (out / "tiny" / "summary.json").exists()
+    resumed = subprocess.run(cmd + ["resume", str(out / "tiny"), "--no-export"], env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads((out / "tiny" / "summary.json").read_text())
+    trials = summary["studies"]["synthetic-text-gru-n2r"]["trials"]
+    assert len(trials) == 4                                  # the budget is respected
+    params = [tuple(sorted(t["params"].items())) for t in trials]
+    assert len(set(params)) == 4                             # no configuration ran twice
+    for name, epochs in _epochs_per_trial(study_dir).items():
+        assert epochs == list(range(1, len(epochs) + 1)), (name, epochs)   # contiguous, none twice
+        assert epochs[-1] == 4
