@@ -40,9 +40,9 @@ def with_changes(**changes):
 
 
 @pytest.mark.parametrize("changes, field", [
-    ({"datasets": [{"name": "imdb"}]}, "datasets[0].name: unknown dataset 'imdb'"),
-    ({"encoders": ["lstm"]}, "encoders[0].name: unknown encoder 'lstm'"),
-    ({"objectives": ["mmi"]}, "objectives[0]: unknown objective 'mmi'"),
+    ({"datasets": [{"name": "imdb"}]}, "datasets\\[0\\].name: unknown dataset 'imdb'"),
+    ({"encoders": ["lstm"]}, "encoders\\[0\\].name: unknown encoder 'lstm'"),
+    ({"objectives": ["mmi"]}, "objectives\\[0\\]: unknown objective 'mmi'"),
     ({"space": {"objective.lambda_sparsity": {"uniform": [3.0, 3.0]}}}, "space.objective.lambda_sparsity: empty or inverted"),
     ({"space": {"objective.lambda_sparsity": {"uniform": [5.0, 1.0]}}}, "space.objective.lambda_sparsity: empty or inverted"),
     ({"space": {"objective.lambda_sparsity": {"loguniform": [0.0, 1.0]}}}, "space.objective.lambda_sparsity: loguniform needs low > 0"),
