@@ -1,4 +1,4 @@
-"""Ray Train: two-worker data parallelism on CPU, per-epoch checkpoints and resume."""
+"""Ray Train: two-worker data parallelism on CPU, per-epoch checkpoints, restarts and resume."""
 import torch
 from ray.train import Checkpoint
 
@@ -18,19 +18,6 @@ def final_state(result):
         return load_checkpoint(f"{folder}/checkpoint.pt")
 
 
-def test_two_workers_keep_identical_replicas_after_every_step(ray_local, tmp_path):
-    trainer = build_trainer(RunConfig.from_dict(RUN), num_workers=2, storage_path=str(tmp_path), name="ddp",
-                            cache_dir=str(tmp_path / "cache"))
-    trainer.train_loop_config["check_replicas"] = True   # raises inside the workers on any divergence
-    result = trainer.fit()
-    assert result.error is None
-    assert result.metrics["epoch"] == 2
-    state = final_state(result)
-    assert [h["epoch"] for h in state["history"]] == [1, 2]
-    # each rank saw half the data: 128 rows over 2 workers → 64 examples per epoch on rank 0
-    assert state["history"][0]["train"]["examples"] == 64
-
-
 def test_a_restarted_run_continues_from_its_latest_checkpoint(ray_local, tmp_path):
     cfg = RunConfig.from_dict(RUN)
     first = build_trainer(cfg, num_workers=1, storage_path=str(tmp_path), name="resume",
@@ -47,3 +34,35 @@ def test_a_restarted_run_continues_from_its_latest_checkpoint(ray_local, tmp_pat
     for key, value in expected["model"].items():
         assert torch.equal(value, resumed["model"][key]), key
     assert resumed["history"][2]["dev"] == expected["history"][2]["dev"]
+
+
+def test_two_workers_stay_identical_and_survive_a_killed_worker(ray_local, tmp_path):
+    """Two-worker DDP on CPU: replicas are checked identical after every step (the check raises
+    inside the workers otherwise); one worker is killed after the first checkpoint; the group is
+    restarted from that checkpoint and the epochs stay contiguous."""
+    import signal
+    import threading
+    import time
+
+    import psutil
+
+    run = {**RUN, "data": {**RUN["data"], "options": {**RUN["data"]["options"], "n_train": 768}},
+           "train": {**RUN["train"], "epochs": 4}}
+    trainer = build_trainer(RunConfig.from_dict(run), num_workers=2, storage_path=str(tmp_path), name="failure",
+                            max_failures=1, cache_dir=str(tmp_path / "cache"))
+    trainer.train_loop_config["check_replicas"] = True
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", trainer.fit()))
+    thread.start()
+    deadline = time.time() + 240
+    while not list((tmp_path / "failure").glob("checkpoint_*")) and time.time() < deadline:
+        time.sleep(0.2)
+    workers = [p for p in psutil.process_iter(["cmdline"]) if "RayTrainWorker" in " ".join(p.info["cmdline"] or [])]
+    assert workers, "no Ray Train worker process found"
+    workers[-1].send_signal(signal.SIGKILL)                  # one worker dies during epoch 2
+    thread.join(timeout=400)
+    result = box["result"]
+    assert result.error is None
+    state = final_state(result)
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
+    assert all(h["train"]["examples"] == 384 for h in state["history"])   # each rank: half of 768 rows
