@@ -262,10 +262,17 @@ def _tuner(spec: SweepSpec, study: Study, sweep_dir: Path, cache_dir: str | None
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
 
 
+# CPUs a local instance declares beyond the machine's cores, kept free for Ray Data's read and
+# tokenize tasks: with every core held by Train workers, streaming ingest starves and the
+# worker group waits forever (measured on 2 cores).
+LOCAL_SPARE_CPUS = 2
+_spare_cpus = 0
+
+
 def _concurrency(spec: SweepSpec) -> int:
     import ray
 
-    cpus = ray.cluster_resources().get("CPU", 1)
+    cpus = ray.cluster_resources().get("CPU", 1) - _spare_cpus
     per_trial = spec.resources_per_worker.get("CPU", 1) * spec.num_workers
     return max(1, int(cpus // max(per_trial, 1e-9)))
 
@@ -341,14 +348,16 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     driver side of multi-worker trials asks for)."""
     import ray
 
+    global _spare_cpus
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if address:
         ray.init(address=address)
     else:
+        _spare_cpus = LOCAL_SPARE_CPUS
         # the dashboard stays on: it cleans up the placement groups of early-stopped Train trials
-        ray.init(num_cpus=num_cpus or max(os.cpu_count() or 1, 2), resources={"TRAIN_DRIVER": 100},
+        ray.init(num_cpus=(num_cpus or os.cpu_count() or 1) + LOCAL_SPARE_CPUS, resources={"TRAIN_DRIVER": 100},
                  log_to_driver=False)
 
 

@@ -47,7 +47,7 @@ def ray_local():
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
+    ray.init(num_cpus=4, resources={"TRAIN_DRIVER": 100}, include_dashboard=False, log_to_driver=False,
              # workers import train functions defined in test modules from this folder
              runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                                        "PYTHONPATH": os.path.dirname(os.path.abspath(__file__))}})

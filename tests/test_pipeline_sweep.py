@@ -130,3 +130,18 @@ def test_driver_sigkill_mid_sweep_then_resume_completes(tmp_path):
     for name, epochs in _epochs_per_trial(study_dir).items():
         assert epochs == list(range(1, len(epochs) + 1)), (name, epochs)   # contiguous, none twice
         assert epochs[-1] == 4
+
+
+def test_multi_worker_trials_run_a_torch_trainer_and_export(ray_local, tmp_path):
+    from n2r.bundle import load_bundle
+    from pipelines.export import export_sweep
+
+    spec = SweepSpec.from_dict(with_changes(search__num_samples=1, search__max_concurrent_trials=1,
+                                            resources={"num_workers": 2, "cpus_per_worker": 1}))
+    summary = run_sweep(spec, tmp_path / "sweep", cache_dir=str(tmp_path / "cache"))
+    best = summary["studies"]["synthetic-text-gru-n2r"]["best"]
+    assert best["curves"]["epoch"] == [1, 2]       # forwarded from the Train workers by TuneReportCallback
+    assert list((tmp_path / "sweep" / "synthetic-text-gru-n2r" / "_train").glob("train-*/checkpoint_*"))
+    bundles = export_sweep(tmp_path / "sweep", tmp_path / "export", cache_dir=str(tmp_path / "cache"))
+    bundle = load_bundle(bundles["synthetic-text-gru-n2r"])
+    assert bundle.metrics["epochs_trained"] == 2
