@@ -87,11 +87,6 @@ class RayData:
     model_inputs: dict[str, Any] = field(default_factory=dict)
     tokenizer: Any = None
 
-    @property
-    def info(self) -> dict[str, Any]:
-        meta = self.entry.meta
-        return {"variant": meta["variant"], "skipped": meta["skipped"], "counts": meta["counts"]}
-
 
 def build_ray_data(cfg: RunConfig, cache_dir: str | Path | None = None) -> RayData:
     """Prepare (or hit) the Parquet cache for ``cfg.data`` and open it as tokenized Ray Datasets."""

@@ -210,7 +210,6 @@ def run_trial(config: dict[str, Any]) -> None:
 
     params = {k: v for k, v in config.items() if "." in k}
     run = apply_params(config["run"], params)
-    started = time.perf_counter()
     if config.get("num_workers", 1) > 1:
         from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -228,7 +227,6 @@ def run_trial(config: dict[str, Any]) -> None:
     from pipelines.train import TuneSession, run_training
 
     run_training({"run": run, "cache_dir": config.get("cache_dir")}, TuneSession(config))
-    del started
 
 
 # ---------------------------------------------------------------------- running a sweep

@@ -1,5 +1,4 @@
 """Ray Data round trips on a real local Ray: Parquet → tokenized batches → model forward."""
-import pytest
 import torch
 
 from n2r.config import RunConfig

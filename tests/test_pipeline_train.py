@@ -1,6 +1,5 @@
 """Ray Train: two-worker data parallelism on CPU, per-epoch checkpoints, restarts and resume."""
 import torch
-from ray.train import Checkpoint
 
 from n2r.config import RunConfig
 from n2r.engine import load_checkpoint

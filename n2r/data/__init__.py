@@ -8,7 +8,6 @@ words that have vectors) or Hugging Face sub-word ids with word→sub-word ratio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
