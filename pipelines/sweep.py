@@ -427,12 +427,16 @@ def main_sweep(args) -> int:
             spec.raw.setdefault("search", {})["num_samples"] = args.num_samples
     ensure_ray(args.address)
     out = Path(args.out)
-    dirs = []
+    dirs, useful, capacity = [], 0.0, 0.0
     for spec in specs:
         sweep_dir = out / spec.name
         summary = run_sweep(spec, sweep_dir, cache_dir=args.cache)
         print_summary(summary)
         dirs.append(sweep_dir)
+        useful += sum(s["train_time_s"] for s in summary["studies"].values())
+        capacity += summary["wall_time_s"] * summary["concurrency"]
+    if len(specs) > 1:
+        print(f"all sweeps: useful-work share {useful / max(capacity, 1e-9):.2f}")
     if not args.no_export:
         _finish(dirs, args)
     return 0
