@@ -51,12 +51,14 @@ def test_two_workers_stay_identical_and_survive_a_killed_worker(ray_local, tmp_p
                             max_failures=1, cache_dir=str(tmp_path / "cache"))
     trainer.train_loop_config["check_replicas"] = True
     box = {}
+    started = time.time()
     thread = threading.Thread(target=lambda: box.setdefault("result", trainer.fit()))
     thread.start()
     deadline = time.time() + 240
     while not list((tmp_path / "failure").glob("checkpoint_*")) and time.time() < deadline:
         time.sleep(0.2)
-    workers = [p for p in psutil.process_iter(["cmdline"]) if "RayTrainWorker" in " ".join(p.info["cmdline"] or [])]
+    workers = [p for p in psutil.process_iter(["cmdline", "create_time"])
+               if "RayTrainWorker" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= started - 1]
     assert workers, "no Ray Train worker process found"
     workers[-1].send_signal(signal.SIGKILL)                  # one worker dies during epoch 2
     thread.join(timeout=400)
