@@ -45,6 +45,15 @@ def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
+def _restore(checkpoint, into: Path) -> bool:
+    """Copy the orchestrator's latest checkpoint (if any) to ``into``; True when there was one."""
+    if checkpoint is None:
+        return False
+    with checkpoint.as_directory() as folder:
+        shutil.copy(Path(folder) / CHECKPOINT_FILE, into / CHECKPOINT_FILE)
+    return True
+
+
 class EpochBatches:
     """A Ray Data shard as an epoch-aware iterable for :func:`n2r.engine.fit`."""
 
@@ -83,12 +92,7 @@ class TrainSession:
         return train, dev, self.config["model_inputs"]
 
     def restored_checkpoint(self, into: Path) -> bool:
-        checkpoint = self.ray_train.get_checkpoint()
-        if checkpoint is None:
-            return False
-        with checkpoint.as_directory() as folder:
-            shutil.copy(Path(folder) / CHECKPOINT_FILE, into / CHECKPOINT_FILE)
-        return True
+        return _restore(self.ray_train.get_checkpoint(), into)
 
     def report(self, metrics: dict[str, float], folder: Path) -> None:
         from ray.train import Checkpoint
@@ -115,12 +119,7 @@ class TuneSession:
                 data.model_inputs())
 
     def restored_checkpoint(self, into: Path) -> bool:
-        checkpoint = self.tune.get_checkpoint()
-        if checkpoint is None:
-            return False
-        with checkpoint.as_directory() as folder:
-            shutil.copy(Path(folder) / CHECKPOINT_FILE, into / CHECKPOINT_FILE)
-        return True
+        return _restore(self.tune.get_checkpoint(), into)
 
     def report(self, metrics: dict[str, float], folder: Path) -> None:
         from ray.tune import Checkpoint
