@@ -23,3 +23,37 @@ def test_launcher_config_validates_and_matches_the_pins(name):
     assert workers["resources"]["GPU"] == 1 and workers["min_workers"] == 0 and workers["max_workers"] >= 1
     assert config["available_node_types"]["head"]["resources"]["TRAIN_DRIVER"] > 0   # multi-worker trial drivers
     assert config["idle_timeout_minutes"] > 0
+
+
+def _groups(spec):
+    return spec["headGroupSpec"], spec["workerGroupSpecs"]
+
+
+@pytest.mark.parametrize("name, kind", [("raycluster.yaml", "RayCluster"), ("rayjob.yaml", "RayJob")])
+def test_kuberay_manifests_carry_the_required_fields(name, kind):
+    manifest = yaml.safe_load((ROOT / "cluster" / "kuberay" / name).read_text())
+    assert manifest["apiVersion"] == "ray.io/v1" and manifest["kind"] == kind
+    spec = manifest["spec"] if kind == "RayCluster" else manifest["spec"]["rayClusterSpec"]
+    assert spec["rayVersion"] == version("ray")
+    head, workers = _groups(spec)
+    assert "TRAIN_DRIVER" in head["rayStartParams"]["resources"]
+    assert head["template"]["spec"]["containers"][0]["image"].endswith(f"{version('ray')}-py311-gpu")
+    gpu = workers[0]
+    assert gpu["minReplicas"] <= gpu["replicas"] <= gpu["maxReplicas"] and gpu["maxReplicas"] >= 1
+    limits = gpu["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == 1 and gpu["rayStartParams"]["num-gpus"] == "1"
+
+
+def test_rayjob_entrypoint_parses_with_the_real_cli():
+    import shlex
+
+    from n2r.cli import build_parser
+    from pipelines.sweep import SweepSpec
+
+    manifest = yaml.safe_load((ROOT / "cluster" / "kuberay" / "rayjob.yaml").read_text())
+    argv = shlex.split(manifest["spec"]["entrypoint"])
+    assert argv[0] == "n2r"
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "sweep" and args.data_dir == "/data"
+    for path in args.sweep_files:
+        SweepSpec.from_yaml(ROOT / path)          # the shipped sweep file it names is valid
