@@ -14,7 +14,7 @@ from typing import Any
 
 from pipelines.sweep import SUMMARY_FILE
 
-W, H, PAD = 360, 220, 36
+W, H, PAD, LEGEND = 480, 220, 36, 130   # LEGEND: width kept right of the plot for the series names
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
@@ -27,19 +27,19 @@ def _scale(values: list[float], lo: float | None = None, hi: float | None = None
 
 def _axes(title: str, xlabel: str, ylabel: str, xlo: float, xhi: float, ylo: float, yhi: float) -> list[str]:
     return [f"<svg width='{W}' height='{H}' xmlns='http://www.w3.org/2000/svg' font-size='10'>",
-            f"<text x='{W / 2}' y='12' text-anchor='middle' font-weight='bold'>{html.escape(title)}</text>",
-            f"<line x1='{PAD}' y1='{H - PAD}' x2='{W - 8}' y2='{H - PAD}' stroke='#333'/>",
+            f"<text x='{(W - LEGEND) / 2}' y='12' text-anchor='middle' font-weight='bold'>{html.escape(title)}</text>",
+            f"<line x1='{PAD}' y1='{H - PAD}' x2='{W - LEGEND}' y2='{H - PAD}' stroke='#333'/>",
             f"<line x1='{PAD}' y1='{H - PAD}' x2='{PAD}' y2='20' stroke='#333'/>",
-            f"<text x='{W / 2}' y='{H - 6}' text-anchor='middle'>{html.escape(xlabel)}</text>",
+            f"<text x='{(W - LEGEND) / 2}' y='{H - 6}' text-anchor='middle'>{html.escape(xlabel)}</text>",
             f"<text x='10' y='{H / 2}' transform='rotate(-90 10 {H / 2})' text-anchor='middle'>{html.escape(ylabel)}</text>",
             f"<text x='{PAD}' y='{H - PAD + 12}' text-anchor='middle'>{xlo:.2g}</text>",
-            f"<text x='{W - 8}' y='{H - PAD + 12}' text-anchor='end'>{xhi:.2g}</text>",
+            f"<text x='{W - LEGEND}' y='{H - PAD + 12}' text-anchor='end'>{xhi:.2g}</text>",
             f"<text x='{PAD - 3}' y='{H - PAD}' text-anchor='end'>{ylo:.2g}</text>",
             f"<text x='{PAD - 3}' y='24' text-anchor='end'>{yhi:.2g}</text>"]
 
 
 def _xy(fx, fy, x: float, y: float) -> tuple[float, float]:
-    return PAD + fx(x) * (W - PAD - 8), H - PAD - fy(y) * (H - PAD - 20)
+    return PAD + fx(x) * (W - PAD - LEGEND), H - PAD - fy(y) * (H - PAD - 20)
 
 
 def scatter(title: str, series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str) -> str:
@@ -54,7 +54,7 @@ def scatter(title: str, series: dict[str, list[tuple[float, float]]], xlabel: st
         for x, y in pts:
             cx, cy = _xy(fx, fy, x, y)
             out.append(f"<circle cx='{cx:.1f}' cy='{cy:.1f}' r='3.5' fill='{color}' fill-opacity='0.75'/>")
-        out.append(f"<text x='{W - 10}' y='{30 + 12 * i}' text-anchor='end' fill='{color}'>{html.escape(name)}</text>")
+        out.append(f"<text x='{W - LEGEND + 8}' y='{30 + 12 * i}' fill='{color}'>{html.escape(name)}</text>")
     return "".join(out) + "</svg>"
 
 
@@ -70,7 +70,7 @@ def curves(title: str, series: dict[str, tuple[list[float], list[float]]], ylabe
         color = COLORS[i % len(COLORS)]
         pts = " ".join("{:.1f},{:.1f}".format(*_xy(fx, fy, x, y)) for x, y in zip(x_values, y_values))
         out.append(f"<polyline points='{pts}' fill='none' stroke='{color}' stroke-width='2'/>")
-        out.append(f"<text x='{W - 10}' y='{30 + 12 * i}' text-anchor='end' fill='{color}'>{html.escape(name)}</text>")
+        out.append(f"<text x='{W - LEGEND + 8}' y='{30 + 12 * i}' fill='{color}'>{html.escape(name)}</text>")
     return "".join(out) + "</svg>"
 
 
