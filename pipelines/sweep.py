@@ -85,29 +85,23 @@ class SweepSpec:
         select = metric.get("select", "accuracy")
         if select not in ("accuracy", "f1"):
             raise fail("metric.select", f"{select!r} is not produced by the trainer; use 'accuracy' or 'f1'")
+        def named(registry, name, field_name):
+            try:
+                return registry.get(name)
+            except UnknownNameError as exc:
+                raise fail(field_name, str(exc)) from None
+
         studies = []
         for i, dataset in enumerate(raw["datasets"]):
             entry = {"name": dataset} if isinstance(dataset, str) else dict(dataset)
-            try:
-                DATASETS.get(entry.get("name"))
-            except UnknownNameError as exc:
-                raise fail(f"datasets[{i}].name", str(exc)) from None
+            named(DATASETS, entry.get("name"), f"datasets[{i}].name")
             for j, encoder in enumerate(raw["encoders"]):
                 enc = {"name": encoder} if isinstance(encoder, str) else dict(encoder)
-                try:
-                    ENCODERS.get(enc.get("name"))
-                except UnknownNameError as exc:
-                    raise fail(f"encoders[{j}].name", str(exc)) from None
+                named(ENCODERS, enc.get("name"), f"encoders[{j}].name")
                 for k, objective in enumerate(raw["objectives"]):
-                    try:
-                        OBJECTIVES.get(objective)
-                    except UnknownNameError as exc:
-                        raise fail(f"objectives[{k}]", str(exc)) from None
+                    named(OBJECTIVES, objective, f"objectives[{k}]")
                     run = _study_run(base, entry, enc, objective, select, metric.get("sparsity_tolerance"))
-                    try:
-                        RunConfig.from_dict(run, source=f"{source} (study {entry['name']}-{enc['name']}-{objective})")
-                    except ConfigError as exc:
-                        raise ConfigError(str(exc)) from None
+                    RunConfig.from_dict(run, source=f"{source} (study {entry['name']}-{enc['name']}-{objective})")
                     if select == "f1" and DATASETS.get(entry["name"]).has_rationales is False:
                         raise fail(f"datasets[{i}].name", f"{entry['name']!r} has no rationales, so metric.select "
                                    "'f1' is not produced; use 'accuracy'")
