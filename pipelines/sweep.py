@@ -236,11 +236,7 @@ def _tuner(spec: SweepSpec, study: Study, sweep_dir: Path, cache_dir: str | None
     else:
         scheduler = FIFOScheduler()
     searcher = OptunaSearch(metric="score", mode="max", seed=spec.seed)
-    if spec.num_workers > 1:
-        resources = {"CPU": 0, "TRAIN_DRIVER": 0.01}
-    else:
-        resources = dict(spec.resources_per_worker)
-    trainable = tune.with_resources(run_trial, resources)
+    trainable = tune.with_resources(run_trial, _resources(spec))
     param_space = {"run": study.run, "cache_dir": cache_dir, "num_workers": spec.num_workers,
                    "use_gpu": spec.use_gpu, "resources_per_worker": spec.resources_per_worker,
                    "train_storage": str(sweep_dir / study.name / "_train"), **spec.param_space()}
@@ -305,6 +301,8 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
 
 
 def _resources(spec: SweepSpec) -> dict[str, float]:
+    """What one trial asks Tune for — the same for a new and a restored study. A multi-worker
+    trial is only the driver of its TorchTrainer: a sliver of the TRAIN_DRIVER resource."""
     return {"CPU": 0, "TRAIN_DRIVER": 0.01} if spec.num_workers > 1 else dict(spec.resources_per_worker)
 
 
