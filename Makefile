@@ -24,7 +24,7 @@ test: $(STAMP)
 # (rnp vs n2r, Optuna + ASHA), export the best configuration of each study, explain a few test
 # inputs and write runs/sweep/<name>/report.html. Pass ARGS="tune_spaces/beer.yaml --data-dir PATH" for real data.
 sweep: $(STAMP)
-	$(VENV)/bin/n2r sweep --out runs/sweep $(ARGS)
+	$(VENV)/bin/n2r sweep --storage runs/sweep $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs

@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="Optuna sweep(s) on Ray Tune; no file: the demo on generated data")
     sweep.add_argument("sweep_files", nargs="*", help="tune_spaces/*.yaml (default: the demo sweeps)")
-    sweep.add_argument("--out", default="runs/sweep", help="sweep folder (local path, file:// or s3:// URI)")
+    sweep.add_argument("--storage", "--out", dest="storage", default="runs/sweep",
+                       help="where sweeps, trials and checkpoints go: a local folder or a file://, s3:// or gs:// "
+                            "URI (each sweep file gets its own sub-folder; default runs/sweep)")
     sweep.add_argument("--data-dir", default=None, help="folder holding the real data sets (beer/, movies/, …)")
     sweep.add_argument("--address", default=None, help="connect to a running Ray cluster instead of a local one")
     sweep.add_argument("--cache", default=None, help="data cache directory")
@@ -153,14 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-export", action="store_true", help="skip export, explanations and the report")
     sweep.set_defaults(func=_sweep)
     resume = sub.add_parser("resume", help="restore an interrupted sweep and finish it")
-    resume.add_argument("sweep_dir")
+    resume.add_argument("sweep_dir", help="the sweep's folder or URI (STORAGE/NAME)")
     resume.add_argument("--address", default=None)
     resume.add_argument("--cache", default=None)
     resume.add_argument("--no-export", action="store_true")
     resume.set_defaults(func=_resume)
     export = sub.add_parser("export", help="best configuration and model of each study → bundles")
-    export.add_argument("sweep_dir")
-    export.add_argument("--out", required=True)
+    export.add_argument("sweep_dir", help="the sweep's folder or URI (STORAGE/NAME)")
+    export.add_argument("--out", required=True, help="local folder for the bundles")
     export.add_argument("--cache", default=None)
     export.set_defaults(func=_export)
     explain = sub.add_parser("explain", help="rationales for new inputs from an exported bundle")

@@ -32,8 +32,9 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
     data, model = build_run(cfg, data)
     t = cfg.train
     device = resolve_device(t.device)
-    train_loader = data.loader("train", t.batch_size, shuffle=True, seed=t.seed)
-    dev_loader = data.loader("dev", t.eval_batch_size)
+    pin = device.type == "cuda"
+    train_loader = data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin)
+    dev_loader = data.loader("dev", t.eval_batch_size, pin_memory=pin)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -123,11 +123,13 @@ def _tokenized(ds: ray.data.Dataset, tokenizer) -> ray.data.Dataset:
 
 
 def iter_epoch(shard, kind: str, batch_size: int, *, pad_id: int = 0, epoch: int = 1, seed: int = 0,
-               shuffle: bool = True, bucket_window: int | None = None, prefetch_batches: int = 1) -> Iterator[Any]:
+               shuffle: bool = True, bucket_window: int | None = None, prefetch_batches: int = 1,
+               pin_memory: bool = False) -> Iterator[Any]:
     """Batches of one epoch from a ``DataIterator`` (a worker's shard) or a ``Dataset``.
 
     Shuffling is a local shuffle seeded by ``(seed, epoch)``; ``bucket_window`` (text) groups
-    that many batches, sorts them by length and pads each to its own maximum.
+    that many batches, sorts them by length and pads each to its own maximum. ``pin_memory``
+    (CUDA workers) page-locks each batch so its copy to the GPU can be asynchronous.
     """
     iterator = shard.iterator() if isinstance(shard, ray.data.Dataset) else shard
     epoch_seed = seed * 100_003 + epoch
@@ -142,7 +144,5 @@ def iter_epoch(shard, kind: str, batch_size: int, *, pad_id: int = 0, epoch: int
         local_shuffle_buffer_size=max(rows * 4, 256) if shuffle else None,
         local_shuffle_seed=epoch_seed if shuffle else None)
     for item in batches:
-        if isinstance(item, list):
-            yield from item
-        else:
-            yield item
+        for batch in item if isinstance(item, list) else (item,):
+            yield batch.pin_memory() if pin_memory else batch

@@ -2,12 +2,14 @@
 
 Selection uses the sweep summary (dev ``score`` only). The exported weights are the trial's
 dev-selected state (``best_state`` in its latest checkpoint); the test split is evaluated here,
-once, for the metrics card — never for selection. Reads only files: no Ray needed.
+once, for the metrics card — never for selection. Reads only files (local or on the sweep's storage URI): no Ray needed.
 """
 from __future__ import annotations
 
 import json
+import posixpath
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from n2r.bundle import save_bundle
 from n2r.config import RunConfig
 from n2r.engine import CheckpointError, evaluate, load_checkpoint, resolve_device
 from n2r.models import build_rationalizer
+from pipelines.storage import Storage
 from pipelines.sweep import SUMMARY_FILE
 from pipelines.train import CHECKPOINT_FILE, local_data
 
@@ -30,32 +33,43 @@ def code_version() -> str:
     return f"n2r {n2r.__version__}" + (f" ({sha})" if sha else "")
 
 
-def latest_checkpoint(trial_path: Path, sweep_dir: Path, study: str, trial_id: str) -> Path:
-    """The newest ``checkpoint.pt`` of a trial: in its Tune folder (single-process trials) or in
-    its Train run folder (multi-worker trials)."""
-    candidates = sorted(Path(trial_path).glob(f"checkpoint_*/{CHECKPOINT_FILE}"))
-    if not candidates:
-        candidates = sorted((sweep_dir / study / "_train" / f"train-{trial_id}").glob(f"checkpoint_*/{CHECKPOINT_FILE}"))
-    if not candidates:
-        raise CheckpointError(f"{trial_path}: no checkpoint found for trial {trial_id}")
-    return max(candidates, key=lambda p: p.stat().st_mtime_ns)
+def latest_checkpoint(storage: Storage, trial_path: str, study: str, trial_id: str) -> str:
+    """The newest ``checkpoint.pt`` of a trial (a path relative to the sweep folder): in its Tune
+    folder (single-process trials) or in its Train run folder (multi-worker trials)."""
+    for folder in (trial_path, f"{study}/_train/train-{trial_id}"):
+        found = [info for info in storage.files(folder)
+                 if info.base_name == CHECKPOINT_FILE and posixpath.basename(posixpath.dirname(info.path)).startswith("checkpoint_")]
+        if found:
+            newest = max(found, key=lambda info: (info.mtime_ns or 0, info.path))
+            return storage.relative(newest.path)
+    raise CheckpointError(f"{storage.uri}/{trial_path}: no checkpoint found for trial {trial_id}")
 
 
-def export_sweep(sweep_dir: str | Path, out: str | Path, cache_dir: str | None = None) -> dict[str, Path]:
-    sweep_dir, out = Path(sweep_dir), Path(out)
-    summary_path = sweep_dir / SUMMARY_FILE
-    if not summary_path.is_file():
-        raise FileNotFoundError(f"{summary_path}: no sweep summary (has the sweep finished? try n2r resume)")
-    summary = json.loads(summary_path.read_text())
+def export_sweep(sweep_dir: str | Path | Storage, out: str | Path, cache_dir: str | None = None,
+                 filesystem=None) -> dict[str, Path]:
+    """Bundles (local folders under ``out``) for the best trial of every study of the sweep at
+    ``sweep_dir``: a local folder, a storage URI, or a path on ``filesystem``."""
+    storage = sweep_dir if isinstance(sweep_dir, Storage) else Storage.resolve(sweep_dir, filesystem)
+    out = Path(out)
+    if not storage.is_file(SUMMARY_FILE):
+        raise FileNotFoundError(f"{storage.uri}/{SUMMARY_FILE}: no sweep summary (has the sweep finished? "
+                                "try n2r resume)")
+    summary = json.loads(storage.read_text(SUMMARY_FILE))
     bundles = {}
-    for study, info in summary["studies"].items():
-        best = info.get("best")
-        if best is None:
-            continue
-        checkpoint = latest_checkpoint(Path(best["path"]), sweep_dir, study, best["trial_id"])
-        bundles[study] = export_checkpoint(checkpoint, out / study, cache_dir=cache_dir,
-                                           extra={"study": study, "trial_id": best["trial_id"],
-                                                  "params": best["params"], "tuning_score": best["best_score"]})
+    with tempfile.TemporaryDirectory(prefix="n2r-export-") as work:
+        for study, info in summary["studies"].items():
+            best = info.get("best")
+            if best is None:
+                continue
+            relative = latest_checkpoint(storage, best["path"], study, best["trial_id"])
+            if storage.is_local:
+                checkpoint = storage.local_path() / relative
+            else:
+                checkpoint = storage.download(relative, Path(work) / study / CHECKPOINT_FILE)
+            bundles[study] = export_checkpoint(checkpoint, out / study, cache_dir=cache_dir,
+                                               extra={"study": study, "trial_id": best["trial_id"],
+                                                      "params": best["params"], "tuning_score": best["best_score"],
+                                                      "checkpoint": f"{storage.uri}/{relative}"})
     return bundles
 
 

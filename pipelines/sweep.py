@@ -25,10 +25,12 @@ import yaml
 
 from n2r.config import ConfigError, RunConfig
 from n2r.registry import UnknownNameError
+from pipelines.storage import Staging, Storage
 
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
 SWEEP_FILE = "sweep.yaml"
 SUMMARY_FILE = "summary.json"
+SEEDS_SUFFIX = "-seeds"          # Tune experiment of a study's retraining with retrain.seeds
 
 
 @dataclass
@@ -50,6 +52,7 @@ class SweepSpec:
     num_workers: int = 1
     use_gpu: bool = False
     resources_per_worker: dict[str, float] = field(default_factory=lambda: {"CPU": 1})
+    retrain_seeds: list[int] = field(default_factory=list)
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -69,7 +72,7 @@ class SweepSpec:
             return ConfigError(f"{source}: {name}: {message}")
 
         known = {"name", "base", "datasets", "encoders", "objectives", "space", "metric", "search", "scheduler",
-                 "resources"}
+                 "resources", "retrain"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise fail(unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
@@ -92,6 +95,7 @@ class SweepSpec:
                 raise fail(field_name, str(exc)) from None
 
         studies = []
+        labels = _dataset_labels(raw["datasets"], fail)
         for i, dataset in enumerate(raw["datasets"]):
             entry = {"name": dataset} if isinstance(dataset, str) else dict(dataset)
             named(DATASETS, entry.get("name"), f"datasets[{i}].name")
@@ -105,7 +109,7 @@ class SweepSpec:
                     if select == "f1" and DATASETS.get(entry["name"]).has_rationales is False:
                         raise fail(f"datasets[{i}].name", f"{entry['name']!r} has no rationales, so metric.select "
                                    "'f1' is not produced; use 'accuracy'")
-                    studies.append(Study(f"{entry['name']}-{enc['name']}-{objective}", run))
+                    studies.append(Study(f"{labels[i]}-{enc['name']}-{objective}", run))
         space = _validate_space(raw["space"], studies, fail)
         search = raw.get("search") or {}
         resources = raw.get("resources") or {}
@@ -118,13 +122,29 @@ class SweepSpec:
         num_workers = resources.get("num_workers", 1)
         if not isinstance(num_workers, int) or num_workers < 1:
             raise fail("resources.num_workers", "must be an integer >= 1")
+        retrain = raw.get("retrain") or {}
+        unknown = sorted(set(retrain) - {"seeds"})
+        if unknown:
+            raise fail(f"retrain.{unknown[0]}", "unknown field (known: seeds)")
+        seeds = retrain.get("seeds", [])
+        if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds) \
+                or len(set(seeds)) != len(seeds):
+            raise fail("retrain.seeds", "must be a list of distinct integers")
         per_worker = {"CPU": float(resources.get("cpus_per_worker", 1))}
+        unknown = sorted(set(resources) - {"num_workers", "cpus_per_worker", "use_gpu", "gpus_per_worker"})
+        if unknown:
+            raise fail(f"resources.{unknown[0]}", "unknown field (known: num_workers, cpus_per_worker, use_gpu, "
+                       "gpus_per_worker)")
         if resources.get("use_gpu"):
-            per_worker["GPU"] = float(resources.get("gpus_per_worker", 1))
+            gpus = resources.get("gpus_per_worker", 1)
+            if not isinstance(gpus, (int, float)) or gpus <= 0 or (gpus > 1 and gpus != int(gpus)):
+                raise fail("resources.gpus_per_worker", f"{gpus!r}: a fraction in (0, 1] (several small trials "
+                           "share a GPU) or a whole number")
+            per_worker["GPU"] = float(gpus)
         return cls(name=str(raw["name"]), studies=studies, space=space, num_samples=num_samples,
                    seed=int(search.get("seed", 0)), max_concurrent_trials=search.get("max_concurrent_trials"),
                    scheduler=scheduler, num_workers=num_workers, use_gpu=bool(resources.get("use_gpu", False)),
-                   resources_per_worker=per_worker, source=source, raw=raw)
+                   resources_per_worker=per_worker, retrain_seeds=seeds, source=source, raw=raw)
 
     # ------------------------------------------------------------------ Tune objects
     def param_space(self) -> dict[str, Any]:
@@ -138,15 +158,38 @@ class SweepSpec:
         return out
 
 
+def _dataset_labels(datasets: list, fail) -> list[str]:
+    """Study-name prefix per dataset entry: its ``label``, else its name — plus its options
+    (``beer-heldout-split-aspect1``) where the same name appears more than once."""
+    entries = [{"name": d} if isinstance(d, str) else dict(d) for d in datasets]
+    names = [str(e.get("name")) for e in entries]
+    labels = []
+    for entry, name in zip(entries, names):
+        label = entry.get("label") or name
+        if "label" not in entry and names.count(name) > 1 and entry.get("options"):
+            label += "-" + "-".join(f"{k}{v}" for k, v in sorted(entry["options"].items()))
+        labels.append(str(label))
+    for i, label in enumerate(labels):
+        if label in labels[:i]:
+            raise fail(f"datasets[{i}]", f"two entries would share the study name prefix {label!r}; "
+                       "give them different options or a 'label'")
+    return labels
+
+
 def _study_run(base: dict, dataset: dict, encoder: dict, objective: str, select: str,
                tolerance: float | None) -> dict[str, Any]:
     run = copy.deepcopy(base)
     run.setdefault("data", {})
     run["data"].update({k: v for k, v in dataset.items() if k in ("name", "path", "options")})
+    unknown = sorted(set(dataset) - {"name", "path", "options", "label", "model", "objective", "train"})
+    if unknown:
+        raise ConfigError(f"datasets: {dataset.get('name')!r}: unknown field {unknown[0]!r}")
     for section in ("model", "objective", "train"):
         run.setdefault(section, {})
         run[section].update(dataset.get(section, {}))
-    run["model"].update({k: v for k, v in encoder.items() if k != "name"})
+    run["model"].update({k: v for k, v in encoder.items() if k not in ("name", "train", "objective")})
+    for section in ("train", "objective"):   # per-encoder budgets, e.g. fewer epochs for BERT
+        run[section].update(encoder.get(section, {}))
     run["model"]["encoder"] = encoder["name"]
     run["objective"]["name"] = objective
     run["train"]["selection_metric"] = select
@@ -211,7 +254,7 @@ def run_trial(config: dict[str, Any]) -> None:
 
         trial = tune.get_context().get_trial_id()
         trainer = build_trainer(RunConfig.from_dict(run), num_workers=config["num_workers"],
-                                storage_path=config["train_storage"], name=f"train-{trial}",
+                                **config["train_storage"], name=f"train-{trial}",
                                 use_gpu=config.get("use_gpu", False),
                                 resources_per_worker=config.get("resources_per_worker"),
                                 max_failures=config.get("max_failures", 1), cache_dir=config.get("cache_dir"),
@@ -224,7 +267,7 @@ def run_trial(config: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------- running a sweep
-def _tuner(spec: SweepSpec, study: Study, sweep_dir: Path, cache_dir: str | None):
+def _tuner(spec: SweepSpec, study: Study, storage: Storage, cache_dir: str | None):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
@@ -237,17 +280,38 @@ def _tuner(spec: SweepSpec, study: Study, sweep_dir: Path, cache_dir: str | None
         scheduler = FIFOScheduler()
     searcher = OptunaSearch(metric="score", mode="max", seed=spec.seed)
     trainable = tune.with_resources(run_trial, _resources(spec))
+    train_storage = storage.child(study.name, "_train")
     param_space = {"run": study.run, "cache_dir": cache_dir, "num_workers": spec.num_workers,
                    "use_gpu": spec.use_gpu, "resources_per_worker": spec.resources_per_worker,
-                   "train_storage": str(sweep_dir / study.name / "_train"), **spec.param_space()}
+                   "train_storage": train_storage.ray_args(), **spec.param_space()}
     return tune.Tuner(
         trainable, param_space=param_space,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.num_samples,
                                     max_concurrent_trials=spec.max_concurrent_trials or _concurrency(spec),
                                     reuse_actors=True),
-        run_config=tune.RunConfig(name=study.name, storage_path=str(sweep_dir),
-                                  failure_config=tune.FailureConfig(max_failures=2),
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+        run_config=_tune_run_config(study.name, storage))
+
+
+def _tune_run_config(name: str, storage: Storage):
+    from ray import tune
+
+    return tune.RunConfig(name=name, **storage.ray_args(), failure_config=tune.FailureConfig(max_failures=2),
+                          checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
+
+
+def _seeds_tuner(spec: SweepSpec, study: Study, params: dict[str, Any], storage: Storage, cache_dir: str | None):
+    """The best configuration retrained once per ``retrain.seeds`` (a grid, no early stopping)."""
+    from ray import tune
+
+    run = apply_params(study.run, params)
+    param_space = {"run": run, "cache_dir": cache_dir, "num_workers": spec.num_workers, "use_gpu": spec.use_gpu,
+                   "resources_per_worker": spec.resources_per_worker,
+                   "train_storage": storage.child(study.name + SEEDS_SUFFIX, "_train").ray_args(),
+                   "train.seed": tune.grid_search(spec.retrain_seeds)}
+    return tune.Tuner(tune.with_resources(run_trial, _resources(spec)), param_space=param_space,
+                      tune_config=tune.TuneConfig(max_concurrent_trials=spec.max_concurrent_trials or _concurrency(spec),
+                                                  reuse_actors=True),
+                      run_config=_tune_run_config(study.name + SEEDS_SUFFIX, storage))
 
 
 # CPUs a local instance declares beyond the machine's cores, kept free for Ray Data's read and
@@ -265,12 +329,17 @@ def _concurrency(spec: SweepSpec) -> int:
     return max(1, int(cpus // max(per_trial, 1e-9)))
 
 
-def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = None, resume: bool = False) -> dict:
-    """Run (or, with ``resume``, restore) every study; writes and returns the sweep summary."""
+def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = None, resume: bool = False,
+              filesystem=None) -> dict:
+    """Run (or, with ``resume``, restore) every study; writes and returns the sweep summary.
+
+    ``sweep_dir`` is a local folder or a storage URI (``file://``, ``s3://``, ``gs://``), or a
+    path on ``filesystem`` (a ``pyarrow.fs.FileSystem``); everything the sweep writes goes there.
+    """
     from ray import tune
 
-    sweep_dir = Path(sweep_dir).resolve()
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    storage = Storage.resolve(sweep_dir, filesystem)
+    storage.makedirs()
     raw = copy.deepcopy(spec.raw)
     for i, dataset in enumerate(raw.get("datasets", [])):  # record resolved data paths for resume/export
         entry = {"name": dataset} if isinstance(dataset, str) else dict(dataset)
@@ -278,25 +347,40 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
         if len(paths) == 1 and None not in paths:
             entry["path"] = paths.pop()
         raw["datasets"][i] = entry
-    (sweep_dir / SWEEP_FILE).write_text(yaml.safe_dump(raw, sort_keys=False))
+    storage.write_text(SWEEP_FILE, yaml.safe_dump(raw, sort_keys=False))
     started = time.perf_counter()
     studies = {}
-    for study in spec.studies:
-        path = sweep_dir / study.name
-        if resume and tune.Tuner.can_restore(str(path)):
-            tuner = tune.Tuner.restore(str(path), trainable=tune.with_resources(run_trial, _resources(spec)),
-                                       resume_unfinished=True, resume_errored=True)
+    def fit(name: str, make_tuner):
+        location = storage.child(name)
+        restore_fs = location.fs if location.custom else None
+        if resume and tune.Tuner.can_restore(location.uri, storage_filesystem=restore_fs):
+            tuner = tune.Tuner.restore(location.uri, trainable=tune.with_resources(run_trial, _resources(spec)),
+                                       resume_unfinished=True, resume_errored=True, storage_filesystem=restore_fs)
         else:
-            tuner = _tuner(spec, study, sweep_dir, cache_dir)
+            tuner = make_tuner()
         t0 = time.perf_counter()
         grid = tuner.fit()
-        studies[study.name] = summarize_study(grid, time.perf_counter() - t0, spec)
+        return summarize_study(grid, time.perf_counter() - t0, spec, storage)
+
+    for study in spec.studies:
+        summary = fit(study.name, lambda: _tuner(spec, study, storage, cache_dir))
+        if spec.retrain_seeds and summary["best"] is not None:
+            params = {k: v for k, v in summary["best"]["params"].items() if k != "train.seed"}
+            seeds = fit(study.name + SEEDS_SUFFIX, lambda: _seeds_tuner(spec, study, params, storage, cache_dir))
+            summary["seeds"] = [{"seed": int(t["params"]["train.seed"]), **{k: t[k] for k in (
+                "trial_id", "path", "best_score", "best_epoch", "best_dev")}} for t in seeds["trials"] if t.get("params")]
+            summary["seeds"].sort(key=lambda t: t["seed"])
+            summary["train_time_s"] += seeds["train_time_s"]
+            summary["wall_time_s"] += seeds["wall_time_s"]
+            summary["useful_work_share"] = summary["train_time_s"] / max(
+                summary["wall_time_s"] * summary["concurrency"], 1e-9)
+        studies[study.name] = summary
     wall = time.perf_counter() - started
     concurrency = spec.max_concurrent_trials or _concurrency(spec)
     useful = sum(s["train_time_s"] for s in studies.values())
-    summary = {"name": spec.name, "sweep_dir": str(sweep_dir), "wall_time_s": wall, "studies": studies,
+    summary = {"name": spec.name, "sweep_dir": storage.uri, "wall_time_s": wall, "studies": studies,
                "concurrency": concurrency, "useful_work_share": useful / max(wall * concurrency, 1e-9)}
-    (sweep_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    storage.write_text(SUMMARY_FILE, json.dumps(summary, indent=2))
     return summary
 
 
@@ -306,8 +390,10 @@ def _resources(spec: SweepSpec) -> dict[str, float]:
     return {"CPU": 0, "TRAIN_DRIVER": 0.01} if spec.num_workers > 1 else dict(spec.resources_per_worker)
 
 
-def summarize_study(grid, wall_time_s: float, spec: SweepSpec) -> dict[str, Any]:
-    """Best trial by its best ``score`` over epochs, plus per-trial curves and the useful-work share."""
+def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage) -> dict[str, Any]:
+    """Best trial by its best ``score`` over epochs, plus per-trial curves and the useful-work share.
+    Trial folders are recorded relative to the sweep folder, so the summary stays valid when the
+    storage is read from elsewhere."""
     trials = []
     for result in grid:
         df = result.metrics_dataframe
@@ -320,12 +406,14 @@ def summarize_study(grid, wall_time_s: float, spec: SweepSpec) -> dict[str, Any]
         curves = {c: df[c].tolist() for c in ("epoch", "score", "dev_accuracy", "dev_sparsity", "dev_f1",
                                               "epoch_time_s") if c in df}
         best_row = df.loc[df["score"].idxmax()]
-        trials.append({"trial_id": str(df["trial_id"].iloc[-1]), "params": params, "path": result.path,
+        trials.append({"trial_id": str(df["trial_id"].iloc[-1]), "params": params,
+                       "path": storage.relative(result.path),
                        "best_score": float(best_row["score"]), "best_epoch": int(best_row["epoch"]),
                        "best_dev": {c[4:]: float(best_row[c]) for c in df.columns if c.startswith("dev_")},
                        "curves": curves, "error": str(result.error) if result.error else None})
     scored = [t for t in trials if t.get("best_score") is not None]
-    best = max(scored, key=lambda t: t["best_score"]) if scored else None
+    # ties (e.g. several infeasible trials) go to the larger trial id: the same choice after a restore
+    best = max(scored, key=lambda t: (t["best_score"], t["trial_id"])) if scored else None
     # useful work: the epochs' training + dev evaluation, summed over trials
     train_time = sum(sum(t["curves"].get("epoch_time_s", [])) for t in scored)
     concurrency = spec.max_concurrent_trials or _concurrency(spec)
@@ -378,17 +466,25 @@ def with_data_dir(spec: SweepSpec, data_dir: str | None) -> SweepSpec:
     return spec
 
 
-def _finish(sweep_dirs: list[Path], args) -> None:
-    """Export the best configuration of each study, explain a few examples, write the report."""
+def _finish(sweep_dirs: list[Storage], args) -> None:
+    """Export the best configuration of each study, explain a few examples, write the report —
+    into the sweep's storage (through a local staging folder when the storage is remote)."""
     from pipelines.export import export_sweep
     from pipelines.report import write_report
 
-    for sweep_dir in sweep_dirs:
-        bundles = export_sweep(sweep_dir, sweep_dir / "export", cache_dir=args.cache)
-        explained = explain_examples(bundles, args.cache)
-        (sweep_dir / "explanations.json").write_text(json.dumps(explained, indent=2))
-        report = write_report(sweep_dir, explained)
-        print(f"report: {report}")
+    for storage in sweep_dirs:
+        stage = Staging(storage)
+        try:
+            stage.pull(SUMMARY_FILE)
+            bundles = export_sweep(storage, stage.path / "export", cache_dir=args.cache)
+            explained = explain_examples(bundles, args.cache)
+            (stage.path / "explanations.json").write_text(json.dumps(explained, indent=2))
+            write_report(stage.path, explained)
+            for name in ("export", "explanations.json", "report.html"):
+                stage.push(name)
+            print(f"report: {storage.uri}/report.html")
+        finally:
+            stage.close()
 
 
 def explain_examples(bundles: dict[str, Path], cache_dir: str | None, n: int = 3) -> dict[str, list]:
@@ -418,11 +514,11 @@ def main_sweep(args) -> int:
             spec.num_samples = args.num_samples
             spec.raw.setdefault("search", {})["num_samples"] = args.num_samples
     ensure_ray(args.address)
-    out = Path(args.out)
+    root = Storage.resolve(args.storage)
     dirs, useful, capacity = [], 0.0, 0.0
     for spec in specs:
-        sweep_dir = out / spec.name
-        summary = run_sweep(spec, sweep_dir, cache_dir=args.cache)
+        sweep_dir = root.child(spec.name)
+        summary = run_sweep(spec, sweep_dir.uri, cache_dir=args.cache)
         print_summary(summary)
         dirs.append(sweep_dir)
         useful += sum(s["train_time_s"] for s in summary["studies"].values())
@@ -435,15 +531,16 @@ def main_sweep(args) -> int:
 
 
 def main_resume(args) -> int:
-    sweep_dir = Path(args.sweep_dir)
-    if not (sweep_dir / SWEEP_FILE).is_file():
-        raise FileNotFoundError(f"{sweep_dir / SWEEP_FILE}: not a sweep folder")
-    spec = SweepSpec.from_dict(yaml.safe_load((sweep_dir / SWEEP_FILE).read_text()), source=str(sweep_dir / SWEEP_FILE))
+    storage = Storage.resolve(args.sweep_dir)
+    if not storage.is_file(SWEEP_FILE):
+        raise FileNotFoundError(f"{storage.uri}/{SWEEP_FILE}: not a sweep folder")
+    source = f"{storage.uri}/{SWEEP_FILE}"
+    spec = SweepSpec.from_dict(yaml.safe_load(storage.read_text(SWEEP_FILE)), source=source)
     ensure_ray(args.address)
-    summary = run_sweep(spec, sweep_dir, cache_dir=args.cache, resume=True)
+    summary = run_sweep(spec, storage.uri, cache_dir=args.cache, resume=True)
     print_summary(summary)
     if not args.no_export:
-        _finish([sweep_dir], args)
+        _finish([storage], args)
     return 0
 
 
@@ -459,3 +556,8 @@ def print_summary(summary: dict[str, Any]) -> None:
                      f"sparsity {dev.get('sparsity', float('nan')):.3f}"
                      + (f", f1 {dev['f1']:.3f}" if "f1" in dev else "") + f") at epoch {best['best_epoch']}")
         print(line)
+        if study.get("seeds"):
+            scores = [t["best_score"] for t in study["seeds"]]
+            mean = sum(scores) / len(scores)
+            std = (sum((x - mean) ** 2 for x in scores) / max(len(scores) - 1, 1)) ** 0.5
+            print(f"    retrained with seeds {[t['seed'] for t in study['seeds']]}: score {mean:.3f} ± {std:.3f}")

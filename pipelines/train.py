@@ -58,9 +58,10 @@ class EpochBatches:
     """A Ray Data shard as an epoch-aware iterable for :func:`n2r.engine.fit`."""
 
     def __init__(self, shard, kind: str, batch_size: int, pad_id: int, seed: int, shuffle: bool,
-                 bucket_window: int | None = None):
+                 bucket_window: int | None = None, pin_memory: bool = False):
         self.shard, self.kind, self.batch_size, self.pad_id = shard, kind, batch_size, pad_id
         self.seed, self.shuffle, self.bucket_window, self.epoch = seed, shuffle, bucket_window, 1
+        self.pin_memory = pin_memory
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -69,7 +70,8 @@ class EpochBatches:
         from pipelines.data import iter_epoch
 
         return iter_epoch(self.shard, self.kind, self.batch_size, pad_id=self.pad_id, epoch=self.epoch,
-                          seed=self.seed, shuffle=self.shuffle, bucket_window=self.bucket_window)
+                          seed=self.seed, shuffle=self.shuffle, bucket_window=self.bucket_window,
+                          pin_memory=self.pin_memory)
 
 
 class TrainSession:
@@ -83,12 +85,13 @@ class TrainSession:
         self.rank = self.context.get_world_rank()
         self.config = config
 
-    def batches(self, cfg: RunConfig):
+    def batches(self, cfg: RunConfig, pin_memory: bool = False):
         kind, pad_id = self.config["kind"], self.config.get("pad_id", 0)
         t = cfg.train
         train = EpochBatches(self.ray_train.get_dataset_shard("train"), kind, t.batch_size, pad_id, t.seed, True,
-                             self.config.get("bucket_window"))
-        dev = EpochBatches(self.ray_train.get_dataset_shard("dev"), kind, t.eval_batch_size, pad_id, t.seed, False)
+                             self.config.get("bucket_window"), pin_memory)
+        dev = EpochBatches(self.ray_train.get_dataset_shard("dev"), kind, t.eval_batch_size, pad_id, t.seed, False,
+                           pin_memory=pin_memory)
         return train, dev, self.config["model_inputs"]
 
     def restored_checkpoint(self, into: Path) -> bool:
@@ -112,11 +115,11 @@ class TuneSession:
         self.tune = tune
         self.config = config
 
-    def batches(self, cfg: RunConfig):
+    def batches(self, cfg: RunConfig, pin_memory: bool = False):
         data = local_data(cfg, self.config.get("cache_dir"))
         t = cfg.train
-        return (data.loader("train", t.batch_size, shuffle=True, seed=t.seed), data.loader("dev", t.eval_batch_size),
-                data.model_inputs())
+        return (data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin_memory),
+                data.loader("dev", t.eval_batch_size, pin_memory=pin_memory), data.model_inputs())
 
     def restored_checkpoint(self, into: Path) -> bool:
         return _restore(self.tune.get_checkpoint(), into)
@@ -162,7 +165,7 @@ def run_training(config: dict[str, Any], session) -> FitResult:
     device = resolve_device(cfg.train.device)
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
-    train_batches, dev_batches, model_inputs = session.batches(cfg)
+    train_batches, dev_batches, model_inputs = session.batches(cfg, pin_memory=device.type == "cuda")
     torch.manual_seed(cfg.train.seed)
     model = build_rationalizer(cfg.model, **model_inputs).to(device)
     broadcast_parameters(model)

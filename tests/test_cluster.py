@@ -55,5 +55,7 @@ def test_rayjob_entrypoint_parses_with_the_real_cli():
     assert argv[0] == "n2r"
     args = build_parser().parse_args(argv[1:])
     assert args.command == "sweep" and args.data_dir == "/data"
+    assert args.storage.startswith("s3://")       # trials and checkpoints survive the cluster
+    assert args.sweep_files and all(path.endswith("-gpu.yaml") for path in args.sweep_files)
     for path in args.sweep_files:
         SweepSpec.from_yaml(ROOT / path)          # the shipped sweep file it names is valid

@@ -54,6 +54,12 @@ def with_changes(**changes):
     ({"search": {"num_samples": 0}}, "search.num_samples: must be an integer >= 1"),
     ({"scheduler": {"type": "pbt"}}, "scheduler.type: 'pbt' is not 'asha' or 'none'"),
     ({"trials": 3}, "trials: unknown field"),
+    ({"retrain": {"seeds": [1, 1]}}, "retrain.seeds: must be a list of distinct integers"),
+    ({"retrain": {"seed": [1]}}, "retrain.seed: unknown field"),
+    ({"resources": {"use_gpu": True, "gpus_per_worker": 1.5}}, "resources.gpus_per_worker: 1.5: a fraction"),
+    ({"resources": {"gpu": 1}}, "resources.gpu: unknown field"),
+    ({"datasets": [{"name": "synthetic-text"}, {"name": "synthetic-text"}]},
+     "datasets\\[1\\]: two entries would share the study name prefix 'synthetic-text'"),
 ])
 def test_invalid_sweep_files_fail_before_any_trial_naming_the_field(tmp_path, changes, field):
     path = tmp_path / "bad.yaml"
@@ -70,6 +76,21 @@ def test_shipped_spaces_are_valid():
         assert spec.studies and spec.space
         text = path.read_text()
         assert "Metric:" in text, f"{path.name} documents its metric and why"
+        names = [study.name for study in spec.studies]
+        assert len(set(names)) == len(names), f"{path.name}: study names collide"
+        if path.stem.endswith("-gpu"):                  # sized for a GPU cluster
+            assert spec.use_gpu and spec.resources_per_worker["GPU"] <= 1 and len(spec.retrain_seeds) >= 3
+
+
+def test_same_dataset_with_different_options_gets_distinct_study_names():
+    spec = SweepSpec.from_dict(with_changes(datasets=[{"name": "beer-heldout-split", "path": "x", "options": {"aspect": a}}
+                                                      for a in (0, 1)],
+                                            encoders=["gru", {"name": "bert", "train": {"epochs": 1}}]))
+    assert [s.name for s in spec.studies] == [
+        "beer-heldout-split-aspect0-gru-n2r", "beer-heldout-split-aspect0-bert-n2r",
+        "beer-heldout-split-aspect1-gru-n2r", "beer-heldout-split-aspect1-bert-n2r"]
+    assert [s.run["train"]["epochs"] for s in spec.studies] == [2, 1, 2, 1]   # per-encoder budgets
+    assert [s.run["data"]["options"]["aspect"] for s in spec.studies] == [0, 0, 1, 1]
 
 
 def test_three_trial_optuna_sweep_selects_by_the_declared_metric(ray_local, tmp_path):
@@ -103,9 +124,10 @@ def test_driver_sigkill_mid_sweep_then_resume_completes(tmp_path):
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(spec))
     out = tmp_path / "out"
+    storage = f"file://{out}"                              # the sweep reads and writes through a URI
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "N2R_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "n2r.cli"]
-    driver = subprocess.Popen(cmd + ["sweep", str(path), "--out", str(out), "--no-export"], env=env,
+    driver = subprocess.Popen(cmd + ["sweep", str(path), "--storage", storage, "--no-export"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     study_dir = out / "tiny" / "synthetic-text-gru-n2r"
     deadline = time.time() + 240
@@ -119,7 +141,7 @@ def test_driver_sigkill_mid_sweep_then_resume_completes(tmp_path):
     os.killpg(driver.pid, signal.SIGKILL)       # the driver and the local Ray it started
     driver.wait(timeout=30)
     assert not (out / "tiny" / "summary.json").exists()
-    resumed = subprocess.run(cmd + ["resume", str(out / "tiny"), "--no-export"], env=env, capture_output=True,
+    resumed = subprocess.run(cmd + ["resume", f"{storage}/tiny", "--no-export"], env=env, capture_output=True,
                              text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads((out / "tiny" / "summary.json").read_text())
@@ -130,6 +152,13 @@ def test_driver_sigkill_mid_sweep_then_resume_completes(tmp_path):
     for name, epochs in _epochs_per_trial(study_dir).items():
         assert epochs == list(range(1, len(epochs) + 1)), (name, epochs)   # contiguous, none twice
         assert epochs[-1] == 4
+    exported = subprocess.run(cmd + ["export", f"{storage}/tiny", "--out", str(tmp_path / "bundles")], env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    best = summary["studies"]["synthetic-text-gru-n2r"]["best"]
+    card = json.loads((tmp_path / "bundles" / "synthetic-text-gru-n2r" / "metrics.json").read_text())
+    assert card["trial_id"] == best["trial_id"] and card["checkpoint"].startswith(f"{storage}/tiny/")
+    assert card["dev"]["accuracy"] == pytest.approx(best["best_dev"]["accuracy"])
 
 
 def test_multi_worker_trials_run_a_torch_trainer_and_export(ray_local, tmp_path):
@@ -138,10 +167,50 @@ def test_multi_worker_trials_run_a_torch_trainer_and_export(ray_local, tmp_path)
 
     spec = SweepSpec.from_dict(with_changes(search__num_samples=1, search__max_concurrent_trials=1,
                                             resources={"num_workers": 2, "cpus_per_worker": 1}))
-    summary = run_sweep(spec, tmp_path / "sweep", cache_dir=str(tmp_path / "cache"))
+    storage = f"file://{tmp_path}/sweep"           # Train workers write their checkpoints through the URI
+    summary = run_sweep(spec, storage, cache_dir=str(tmp_path / "cache"))
     best = summary["studies"]["synthetic-text-gru-n2r"]["best"]
     assert best["curves"]["epoch"] == [1, 2]       # forwarded from the Train workers by TuneReportCallback
     assert list((tmp_path / "sweep" / "synthetic-text-gru-n2r" / "_train").glob("train-*/checkpoint_*"))
-    bundles = export_sweep(tmp_path / "sweep", tmp_path / "export", cache_dir=str(tmp_path / "cache"))
+    bundles = export_sweep(storage, tmp_path / "export", cache_dir=str(tmp_path / "cache"))
     bundle = load_bundle(bundles["synthetic-text-gru-n2r"])
     assert bundle.metrics["epochs_trained"] == 2
+
+
+def test_sweep_on_a_pyarrow_filesystem_retrains_seeds_resumes_and_exports(ray_local, tmp_path):
+    """A path on a caller's pyarrow filesystem (a sub-tree standing in for a bucket): everything the
+    sweep writes lands there, a resume restores from there, and export reads from there alone."""
+    import pyarrow.fs as pafs
+
+    from n2r.bundle import load_bundle
+    from pipelines.export import export_sweep
+
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    fs = pafs.SubTreeFileSystem(str(bucket), pafs.LocalFileSystem())
+    spec = SweepSpec.from_dict(with_changes(search__num_samples=2, retrain={"seeds": [5, 6]}))
+    summary = run_sweep(spec, "sweeps/tiny", cache_dir=str(tmp_path / "cache"), filesystem=fs)
+    study = summary["studies"]["synthetic-text-gru-n2r"]
+    assert [t["seed"] for t in study["seeds"]] == [5, 6]
+    best_params = {k: v for k, v in study["best"]["params"].items()}
+    seeds_dir = bucket / "sweeps" / "tiny" / "synthetic-text-gru-n2r-seeds"
+    retrained = [json.loads(p.read_text()) for p in seeds_dir.glob("*/params.json")]
+    assert sorted(p["train.seed"] for p in retrained) == [5, 6]
+    for params in retrained:                               # the retrained runs use the tuned coefficients
+        for key, value in best_params.items():
+            section, attr = key.split(".")
+            assert params["run"][section][attr] == pytest.approx(value)
+    assert (bucket / "sweeps" / "tiny" / "summary.json").is_file() and (bucket / "sweeps" / "tiny" / "sweep.yaml").is_file()
+    assert not study["best"]["path"].startswith("/")      # trial folders are relative to the sweep folder
+
+    (bucket / "sweeps" / "tiny" / "summary.json").unlink()
+    resumed = run_sweep(spec, "sweeps/tiny", cache_dir=str(tmp_path / "cache"), filesystem=fs, resume=True)
+    again = resumed["studies"]["synthetic-text-gru-n2r"]
+    assert again["best"]["trial_id"] == study["best"]["trial_id"]       # restored, not rerun
+    assert {t["trial_id"] for t in again["trials"]} == {t["trial_id"] for t in study["trials"]}
+    assert [t["trial_id"] for t in again["seeds"]] == [t["trial_id"] for t in study["seeds"]]
+
+    bundles = export_sweep("sweeps/tiny", tmp_path / "export", cache_dir=str(tmp_path / "cache"), filesystem=fs)
+    bundle = load_bundle(bundles["synthetic-text-gru-n2r"])
+    assert bundle.metrics["trial_id"] == study["best"]["trial_id"]
+    assert bundle.metrics["dev"]["accuracy"] == pytest.approx(study["best"]["best_dev"]["accuracy"])

@@ -108,18 +108,21 @@ class PreparedData:
             return all(getattr(g, "edge_gt", None) is not None for g in rows)
         return "rationale" in rows.column_names and rows.column("rationale").null_count == 0
 
-    def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0):
-        """A PyTorch loader: PyG batches for graphs; dynamically padded :class:`TextBatch` for text."""
+    def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, pin_memory: bool = False):
+        """A PyTorch loader: PyG batches for graphs; dynamically padded :class:`TextBatch` for text.
+        ``pin_memory`` (for CUDA training) returns page-locked batches, so the host-to-device copy
+        can run asynchronously (``non_blocking``)."""
         rows = self.splits[split]
         generator = torch.Generator().manual_seed(seed) if shuffle else None
         if self.kind == GRAPH:
             from torch_geometric.loader import DataLoader as GraphLoader
 
-            return GraphLoader(rows, batch_size=batch_size, shuffle=shuffle, generator=generator)
+            return GraphLoader(rows, batch_size=batch_size, shuffle=shuffle, generator=generator, pin_memory=pin_memory)
         from n2r.batch import TableCollate
 
         return torch.utils.data.DataLoader(range(rows.num_rows), batch_size=batch_size, shuffle=shuffle,
-                                           generator=generator, collate_fn=TableCollate(rows, self.pad_id))
+                                           generator=generator, collate_fn=TableCollate(rows, self.pad_id),
+                                           pin_memory=pin_memory)
 
 
 def build_tokenizer(model: ModelConfig, splits: dict[str, list]):
