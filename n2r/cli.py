@@ -106,6 +106,14 @@ def _explain(args: argparse.Namespace) -> int:
     from n2r.bundle import load_bundle, render_html
 
     bundle = load_bundle(args.bundle, device=args.device)
+    if args.eraser:
+        from n2r.eraser import gold_for_bundle, write_predictions
+
+        if not args.out:
+            raise SystemExit("n2r: error: --eraser needs --out predictions.jsonl")
+        count = write_predictions(bundle, gold_for_bundle(bundle, args.eraser, args.split), args.out)
+        print(f"{count} predictions ({args.split}) written to {args.out}")
+        return 0
     items: list = []
     if args.text is not None:
         items.append(args.text)
@@ -127,6 +135,15 @@ def _explain(args: argparse.Namespace) -> int:
         if bundle.kind != "text":
             raise SystemExit("n2r: error: --html renders text rationales")
         Path(args.html).write_text(render_html(results), encoding="utf-8")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from n2r.eraser import format_scores, read_gold, read_predictions, score
+
+    gold = read_gold(args.gold, args.split, aspect=args.aspect, max_tokens=args.max_tokens)
+    scores = score(read_predictions(args.predictions, gold), gold)
+    print(json.dumps(scores, indent=2) if args.json else format_scores(scores))
     return 0
 
 
@@ -172,7 +189,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--graph", default=None, help="a JSON graph with 'x' and 'edge_index'")
     explain.add_argument("--html", default=None, help="also render the text rationales to this HTML file")
     explain.add_argument("--device", default="cpu")
+    explain.add_argument("--eraser", default=None, metavar="DATA_DIR",
+                         help="predict every annotated document of DATA_DIR (movies: Zaidan or ERASER layout; beer: "
+                              "annotations.json) in ERASER's prediction format")
+    explain.add_argument("--split", default="val", choices=["train", "val", "test"], help="with --eraser")
+    explain.add_argument("--out", default=None, help="with --eraser: the predictions.jsonl to write")
     explain.set_defaults(func=_explain)
+    score = sub.add_parser("score", help="ERASER scores of a prediction file against human rationales")
+    score.add_argument("predictions", help="predictions.jsonl (ERASER format)")
+    score.add_argument("--gold", required=True, metavar="DATA_DIR", help="the annotated data set's folder")
+    score.add_argument("--split", default="val", choices=["train", "val", "test"])
+    score.add_argument("--aspect", type=int, default=0, help="Beer aspect (annotations.json)")
+    score.add_argument("--max-tokens", type=int, default=None,
+                       help="cut documents like the model's data options did (Beer default 256)")
+    score.add_argument("--json", action="store_true", help="print the scores as JSON")
+    score.set_defaults(func=_score)
 
     data = sub.add_parser("data", help="prepare, inspect or fetch data sets").add_subparsers(dest="data_command",
                                                                                            required=True)

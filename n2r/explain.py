@@ -7,17 +7,7 @@ import torch
 
 from n2r.batch import collate_text
 from n2r.data.base import simple_tokenize
-
-
-def _spans(bits: list[int]) -> list[list[int]]:
-    spans, start = [], None
-    for i, bit in enumerate(bits + [0]):
-        if bit and start is None:
-            start = i
-        elif not bit and start is not None:
-            spans.append([start, i])
-            start = None
-    return spans
+from n2r.metrics import spans_of
 
 
 def _tokens_of(item: dict[str, Any] | str) -> list[str]:
@@ -34,29 +24,41 @@ def _tokens_of(item: dict[str, Any] | str) -> list[str]:
     return tokens
 
 
-@torch.no_grad()
-def explain_text(bundle, item: dict[str, Any] | str) -> dict[str, Any]:
-    tokens = _tokens_of(item)
+def encode_text(bundle, tokens: list[str]) -> tuple[Any, list[int | None]]:
+    """One document as a batch of one, plus the word index of every model unit (``None`` for
+    special tokens): GloVe ids are one unit per word, BERT sub-words map back to their word."""
     if bundle.vocab is not None:
         example = {"input_ids": bundle.vocab.encode(tokens), "label": 0}
-        word_of = list(range(len(tokens)))
+        word_of: list[int | None] = list(range(len(tokens)))
         pad_id = 0
     else:
         enc = bundle.tokenizer([tokens], is_split_into_words=True, truncation=True, max_length=512)
-        words = enc.word_ids(0)
-        example = {"input_ids": enc["input_ids"][0], "label": 0, "unit_mask": [0 if w is None else 1 for w in words]}
-        word_of = words
+        word_of = enc.word_ids(0)
+        example = {"input_ids": enc["input_ids"][0], "label": 0,
+                   "unit_mask": [0 if w is None else 1 for w in word_of]}
         pad_id = bundle.tokenizer.pad_token_id or 0
-    batch = collate_text([example], pad_id=pad_id).to(bundle.device)
+    return collate_text([example], pad_id=pad_id).to(bundle.device), word_of
+
+
+def to_words(values: list[float], word_of: list[int | None], n_words: int) -> list[float]:
+    """Unit values → word values: the maximum over a word's units (0 for words cut off by
+    truncation). A word is selected when any of its sub-words is."""
+    out = [0.0] * n_words
+    for value, word in zip(values, word_of):
+        if word is not None and word < n_words:
+            out[word] = max(out[word], value)
+    return out
+
+
+@torch.no_grad()
+def explain_text(bundle, item: dict[str, Any] | str) -> dict[str, Any]:
+    tokens = _tokens_of(item)
+    batch, word_of = encode_text(bundle, tokens)
     out = bundle.model(batch)
     probs = out.logits.float().softmax(-1)[0]
-    selected = out.z[0].tolist()
-    bits = [0] * len(tokens)
-    for position, word in enumerate(word_of):
-        if word is not None and word < len(tokens) and selected[position] > 0.5:
-            bits[word] = 1
+    bits = [int(v > 0.5) for v in to_words(out.z[0].tolist(), word_of, len(tokens))]
     label = int(probs.argmax())
-    return {"tokens": tokens, "rationale": bits, "spans": _spans(bits), "label": label,
+    return {"tokens": tokens, "rationale": bits, "spans": [list(span) for span in spans_of(bits)], "label": label,
             "probability": float(probs[label]), "probabilities": [float(p) for p in probs]}
 
 

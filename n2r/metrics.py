@@ -134,3 +134,79 @@ def auroc(scores: torch.Tensor, gold: torch.Tensor) -> float:
     avg /= torch.bincount(inverse, minlength=len(uniq)).double()
     ranks = avg[inverse]
     return float((ranks[g].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def spans_of(bits: Sequence[int]) -> list[tuple[int, int]]:
+    """Maximal runs of selected units as ``[start, end)`` spans (ERASER's span convention)."""
+    spans, start = [], None
+    for i, bit in enumerate(list(bits) + [0]):
+        if bit and start is None:
+            start = i
+        elif not bit and start is not None:
+            spans.append((start, i))
+            start = None
+    return spans
+
+
+def iou_prf(preds: Sequence[Sequence[tuple[int, int]]], golds: Sequence[Sequence[tuple[int, int]]],
+            threshold: float = 0.5) -> dict[str, dict[str, float]]:
+    """ERASER IOU F1 (DeYoung et al. 2020, §4): a predicted span *matches* when its best
+    intersection-over-union with a gold span of the same document is ≥ ``threshold``.
+
+    Per document d: TP_d = matched predicted spans, P_d = TP_d / |pred_d|, R_d = TP_d / |gold_d|.
+    ``micro``: ΣTP / Σ|pred|, ΣTP / Σ|gold|; ``macro``: means of P_d over documents with
+    predictions and of R_d over documents with gold spans; F1 = 2PR / (P + R) of each pair.
+    """
+    if len(preds) != len(golds):
+        raise ValueError(f"iou_prf: {len(preds)} predictions for {len(golds)} documents")
+    tps, n_pred, n_gold = [], [], []
+    for pred, gold in zip(preds, golds):
+        gold_sets = [set(range(a, b)) for a, b in gold]
+        matched = 0
+        for a, b in pred:
+            p = set(range(a, b))
+            best = max((len(p & g) / len(p | g) for g in gold_sets if p | g), default=0.0)
+            matched += best >= threshold
+        tps.append(matched)
+        n_pred.append(len(pred))
+        n_gold.append(len(gold))
+    micro_p, micro_r = _ratio(sum(tps), sum(n_pred)), _ratio(sum(tps), sum(n_gold))
+    ps = [t / n for t, n in zip(tps, n_pred) if n]
+    rs = [t / n for t, n in zip(tps, n_gold) if n]
+    macro_p, macro_r = (sum(ps) / len(ps) if ps else 0.0), (sum(rs) / len(rs) if rs else 0.0)
+    return {"micro": {"precision": micro_p, "recall": micro_r, "f1": f1_from(micro_p, micro_r)},
+            "macro": {"precision": macro_p, "recall": macro_r, "f1": f1_from(macro_p, macro_r)}}
+
+
+def average_precision(scores: Sequence[float], gold: Sequence[int]) -> float:
+    """Average precision of soft scores against 0/1 gold: AP = Σ_k (R_k − R_{k−1}) P_k over the
+    distinct score thresholds, highest first (tied units enter together) — the area under the
+    precision–recall curve that ERASER's AUPRC averages over documents. NaN without positives."""
+    s = torch.as_tensor(list(scores), dtype=torch.float64)
+    g = torch.as_tensor(list(gold)).bool()
+    if s.shape != g.shape:
+        raise ValueError("average_precision: scores and gold lengths differ")
+    n_pos = int(g.sum())
+    if n_pos == 0:
+        return float("nan")
+    thresholds = torch.unique(s, sorted=True).flip(0)
+    ap, previous_recall = 0.0, 0.0
+    for t in thresholds:
+        chosen = s >= t
+        tp = float((chosen & g).sum())
+        recall, precision = tp / n_pos, tp / float(chosen.sum())
+        ap += (recall - previous_recall) * precision
+        previous_recall = recall
+    return ap
+
+
+def expected_random_prf(selected: Sequence[int], gold: Sequence[int], lengths: Sequence[int]) -> dict[str, float]:
+    """Token P/R/F1 expected from selecting, in each document, the same number of tokens as the
+    method did (k_d) uniformly at random: E[TP_d] = k_d·g_d / n_d (hypergeometric mean), so
+    P = ΣE[TP] / Σk, R = ΣE[TP] / Σg (micro; ratios of expectations), F1 = 2PR / (P + R).
+    This is the "random selection at the same sparsity" reference row."""
+    if not len(selected) == len(gold) == len(lengths):
+        raise ValueError("expected_random_prf: selected, gold and lengths differ in length")
+    tp = sum(k * g / n for k, g, n in zip(selected, gold, lengths) if n)
+    p, r = _ratio(tp, sum(selected)), _ratio(tp, sum(gold))
+    return {"precision": p, "recall": r, "f1": f1_from(p, r), "sparsity": _ratio(sum(selected), sum(lengths))}

@@ -105,7 +105,9 @@ def read_eraser(root: Path, skipped: Counter) -> dict[str, list]:
                 bits = spans_to_bits(spans, len(tokens), path, lineno)
                 if not any(bits):
                     skipped[f"{split}: kept without evidence"] += 1
-                splits[split].append(text_row(docid, split, label, tokens, bits))
+                row = text_row(str(annotation_id), split, label, tokens, bits)
+                row["docid"] = docid           # ERASER predictions name both (not cached)
+                splits[split].append(row)
     if not any(splits.values()):
         raise DataError(root, "no train.jsonl, val.jsonl or test.jsonl (ERASER layout)")
     return splits
