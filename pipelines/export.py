@@ -37,8 +37,8 @@ def latest_checkpoint(storage: Storage, trial_path: str, study: str, trial_id: s
     """The newest ``checkpoint.pt`` of a trial (a path relative to the sweep folder): in its Tune
     folder (single-process trials) or in its Train run folder (multi-worker trials)."""
     for folder in (trial_path, f"{study}/_train/train-{trial_id}"):
-        found = [info for info in storage.files(folder)
-                 if info.base_name == CHECKPOINT_FILE and posixpath.basename(posixpath.dirname(info.path)).startswith("checkpoint_")]
+        found = [info for info in storage.files(folder) if info.base_name == CHECKPOINT_FILE
+                 and posixpath.basename(posixpath.dirname(info.path)).startswith("checkpoint_")]
         if found:
             newest = max(found, key=lambda info: (info.mtime_ns or 0, info.path))
             return storage.relative(newest.path)

@@ -33,6 +33,23 @@ def text_batch():
     return collate_text(examples)
 
 
+@pytest.fixture(scope="session")
+def small_data():
+    """Synthetic planted-rationale text, GloVe-style ids over random 8-d embeddings."""
+    from n2r.data import PreparedData
+    from n2r.data.schema import text_table
+    from n2r.data.synthetic import synthetic_text
+    from n2r.data.tokenize import GloveTokenizer
+    from n2r.embeddings import Vocabulary
+
+    splits = synthetic_text(n_train=96, n_dev=32, n_test=32, min_len=5, max_len=9, seed=3)
+    vocab = Vocabulary.build(r["tokens"] for rows in splits.values() for r in rows)
+    torch.manual_seed(0)
+    tokenize = GloveTokenizer(vocab)
+    return PreparedData("text", {s: tokenize(text_table(rows)) for s, rows in splits.items()},
+                        embedding_matrix=torch.randn(len(vocab), 8), vocab=vocab)
+
+
 def objective_config(name: str, **kw) -> ObjectiveConfig:
     base = dict(name=name, sparsity_target=0.3, lambda_sparsity=1.0, lambda_continuity=1.0, lambda_norm=1.0)
     base.update(kw)

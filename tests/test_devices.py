@@ -11,7 +11,6 @@ from n2r.config import ModelConfig, RunConfig, TrainConfig
 from n2r.engine import autocast_for, evaluate, fit, move, resolve_device
 from n2r.models import build_rationalizer
 from n2r.objectives import build_objective
-from test_engine import small_data  # noqa: F401  (module-scoped fixture)
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

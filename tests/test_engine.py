@@ -6,23 +6,9 @@ import torch
 from conftest import objective_config
 from n2r.config import ModelConfig, TrainConfig
 from n2r.data import PreparedData
-from n2r.data.schema import text_table
-from n2r.data.tokenize import GloveTokenizer
-from n2r.data.synthetic import synthetic_text
-from n2r.embeddings import Vocabulary
 from n2r.engine import CheckpointError, evaluate, fit, load_checkpoint, save_checkpoint
 from n2r.models import build_rationalizer
 from n2r.objectives import build_objective
-
-
-@pytest.fixture(scope="module")
-def small_data():
-    splits = synthetic_text(n_train=96, n_dev=32, n_test=32, min_len=5, max_len=9, seed=3)
-    vocab = Vocabulary.build(r["tokens"] for rows in splits.values() for r in rows)
-    torch.manual_seed(0)
-    tokenize = GloveTokenizer(vocab)
-    return PreparedData("text", {s: tokenize(text_table(rows)) for s, rows in splits.items()},
-                        embedding_matrix=torch.randn(len(vocab), 8), vocab=vocab)
 
 
 def make(data, seed=0):
