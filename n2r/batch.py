@@ -110,3 +110,31 @@ class TableCollate:
 
     def __call__(self, indices: Sequence[int]) -> TextBatch:
         return collate_text_table(self.table.take(pa.array(indices, type=pa.int64())), self.pad_id)
+
+
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Shuffled batches of similar lengths: each epoch a seeded permutation is cut into windows
+    of ``batch_size × window`` examples, each window is sorted by length and cut into batches,
+    and the batch order is shuffled. With dynamic padding this pads each batch to a length close
+    to its examples' own (``window`` 0 or 1: plain shuffled batches). ``generator`` is reseeded
+    per epoch by :func:`n2r.engine.reseed_shuffle`, so a resumed run sees the same batches."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, window: int, generator: torch.Generator):
+        self.lengths = torch.as_tensor(list(lengths))
+        self.batch_size, self.window, self.generator = batch_size, max(int(window), 1), generator
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths), generator=self.generator)
+        span = self.batch_size * self.window
+        batches = []
+        for start in range(0, len(order), span):
+            window = order[start:start + span]
+            if self.window > 1:
+                window = window[torch.argsort(self.lengths[window], stable=True)]
+            batches += [window[i:i + self.batch_size].tolist() for i in range(0, len(window), self.batch_size)]
+        if self.window > 1:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
+        return iter(batches)

@@ -92,6 +92,8 @@ class TrainConfig:
     ``selection_metric`` is a key of the dev metrics (``accuracy`` or ``f1``); with
     ``sparsity_tolerance`` an epoch whose dev sparsity misses the objective's target by more
     than that is ranked below every feasible one. Test metrics are never used for selection.
+    ``bucket_window`` groups text training batches by length within windows of that many
+    batches (0 or 1: off), so dynamic padding pads little.
     """
 
     epochs: int = 10
@@ -108,6 +110,7 @@ class TrainConfig:
     sparsity_tolerance: float | None = None
     check_every: int = 20
     num_threads: int | None = None
+    bucket_window: int = 8
 
 
 @dataclass
@@ -209,6 +212,7 @@ def _range_checks(cfg: RunConfig):
     yield "model.tau", m.tau > 0.0, "must be > 0"
     yield "model.init_selection", m.init_selection is None or 0.0 < m.init_selection < 1.0, "must lie in (0, 1)"
     yield "model.dropout", 0.0 <= m.dropout < 1.0, "must lie in [0, 1)"
+    yield "train.bucket_window", cfg.train.bucket_window >= 0, "must be >= 0 (0: no length bucketing)"
     yield "model.hidden_size", m.hidden_size > 0, "must be > 0"
     yield "model.degree_bins", m.degree_bins >= 0, "must be >= 0"
     yield "train.epochs", t.epochs >= 1, "must be >= 1"

@@ -307,7 +307,8 @@ def reseed_shuffle(loader: Any, seed: int, epoch: int) -> None:
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
         return
-    generator = getattr(getattr(loader, "sampler", None), "generator", None)
+    generator = getattr(getattr(loader, "batch_sampler", None), "generator", None)
+    generator = generator or getattr(getattr(loader, "sampler", None), "generator", None)
     if generator is not None:
         generator.manual_seed(seed * 100_003 + epoch)
 

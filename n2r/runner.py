@@ -33,7 +33,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
     t = cfg.train
     device = resolve_device(t.device)
     pin = device.type == "cuda"
-    train_loader = data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin)
+    train_loader = data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin,
+                               bucket_window=t.bucket_window)
     dev_loader = data.loader("dev", t.eval_batch_size, pin_memory=pin)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:

@@ -135,7 +135,7 @@ def iter_epoch(shard, kind: str, batch_size: int, *, pad_id: int = 0, epoch: int
     epoch_seed = seed * 100_003 + epoch
     if kind == GRAPH:
         collate, rows = GraphCollate(), batch_size
-    elif bucket_window:
+    elif bucket_window and bucket_window > 1:
         collate, rows = TextCollate(pad_id, batch_size, epoch_seed), batch_size * bucket_window
     else:
         collate, rows = TextCollate(pad_id), batch_size

@@ -89,7 +89,7 @@ class TrainSession:
         kind, pad_id = self.config["kind"], self.config.get("pad_id", 0)
         t = cfg.train
         train = EpochBatches(self.ray_train.get_dataset_shard("train"), kind, t.batch_size, pad_id, t.seed, True,
-                             self.config.get("bucket_window"), pin_memory)
+                             t.bucket_window, pin_memory)
         dev = EpochBatches(self.ray_train.get_dataset_shard("dev"), kind, t.eval_batch_size, pad_id, t.seed, False,
                            pin_memory=pin_memory)
         return train, dev, self.config["model_inputs"]
@@ -118,7 +118,8 @@ class TuneSession:
     def batches(self, cfg: RunConfig, pin_memory: bool = False):
         data = local_data(cfg, self.config.get("cache_dir"))
         t = cfg.train
-        return (data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin_memory),
+        return (data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin_memory,
+                            bucket_window=t.bucket_window),
                 data.loader("dev", t.eval_batch_size, pin_memory=pin_memory), data.model_inputs())
 
     def restored_checkpoint(self, into: Path) -> bool:

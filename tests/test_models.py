@@ -171,3 +171,30 @@ def test_collate_pads_to_the_batch_maximum_and_checks_alignment():
         collate_text([{"input_ids": [5], "label": 1, "rationale": [1, 0]}])
     with pytest.raises(ValueError, match="an example has no tokens"):
         collate_text([{"input_ids": [], "label": 1}])
+
+
+def test_bigru_equals_a_packed_bigru_at_real_positions_and_ignores_padding():
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from n2r.models.gru import BiGRUEncoder
+
+    torch.manual_seed(0)
+    encoder = BiGRUEncoder(5, 4)
+    packed_gru = torch.nn.GRU(5, 4, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(packed_gru, name).copy_(getattr(encoder.forward_gru, name))
+            getattr(packed_gru, name + "_reverse").copy_(getattr(encoder.backward_gru, name))
+    lengths = torch.tensor([6, 2, 4])
+    mask = torch.arange(6).unsqueeze(0) < lengths.unsqueeze(1)
+    x = torch.randn(3, 6, 5, requires_grad=True)
+    ours = encoder(x, mask)
+    ref, _ = pad_packed_sequence(packed_gru(pack_padded_sequence(x, lengths, batch_first=True,
+                                                                 enforce_sorted=False))[0], batch_first=True)
+    assert torch.allclose(ours[mask], ref[mask], atol=1e-6)
+    # what sits in the padding never reaches a real position
+    noisy = x.detach().clone()
+    noisy[~mask] = 100.0
+    assert torch.allclose(encoder(noisy, mask)[mask], ours[mask].detach(), atol=1e-6)
+    (ours[mask].sum()).backward()
+    assert x.grad[~mask].abs().max() == 0

@@ -69,7 +69,7 @@ def test_invalid_sweep_files_fail_before_any_trial_naming_the_field(tmp_path, ch
 
 
 def test_shipped_spaces_are_valid():
-    spaces = sorted((Path(__file__).resolve().parents[1] / "tune_spaces").glob("*.yaml"))
+    spaces = sorted((Path(__file__).resolve().parents[1] / "tune_spaces").rglob("*.yaml"))
     assert {p.stem for p in spaces} >= {"synthetic-text", "ba2motifs", "beer", "movies", "mutagenicity", "beer-bert"}
     for path in spaces:
         spec = SweepSpec.from_yaml(path)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from n2r.config import DataConfig, ModelConfig
@@ -108,21 +109,28 @@ class PreparedData:
             return all(getattr(g, "edge_gt", None) is not None for g in rows)
         return "rationale" in rows.column_names and rows.column("rationale").null_count == 0
 
-    def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, pin_memory: bool = False):
+    def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, pin_memory: bool = False,
+               bucket_window: int = 0):
         """A PyTorch loader: PyG batches for graphs; dynamically padded :class:`TextBatch` for text.
-        ``pin_memory`` (for CUDA training) returns page-locked batches, so the host-to-device copy
-        can run asynchronously (``non_blocking``)."""
+        ``bucket_window`` (text, with ``shuffle``) batches similar lengths together
+        (:class:`~n2r.batch.BucketBatchSampler`). ``pin_memory`` (for CUDA training) returns
+        page-locked batches, so the host-to-device copy can run asynchronously (``non_blocking``)."""
         rows = self.splits[split]
         generator = torch.Generator().manual_seed(seed) if shuffle else None
         if self.kind == GRAPH:
             from torch_geometric.loader import DataLoader as GraphLoader
 
             return GraphLoader(rows, batch_size=batch_size, shuffle=shuffle, generator=generator, pin_memory=pin_memory)
-        from n2r.batch import TableCollate
+        from n2r.batch import BucketBatchSampler, TableCollate
 
+        collate = TableCollate(rows, self.pad_id)
+        if shuffle and bucket_window > 1:
+            lengths = pc.list_value_length(rows.column("input_ids")).to_numpy()
+            return torch.utils.data.DataLoader(range(rows.num_rows), collate_fn=collate, pin_memory=pin_memory,
+                                               batch_sampler=BucketBatchSampler(lengths, batch_size, bucket_window,
+                                                                                generator))
         return torch.utils.data.DataLoader(range(rows.num_rows), batch_size=batch_size, shuffle=shuffle,
-                                           generator=generator, collate_fn=TableCollate(rows, self.pad_id),
-                                           pin_memory=pin_memory)
+                                           generator=generator, collate_fn=collate, pin_memory=pin_memory)
 
 
 def build_tokenizer(model: ModelConfig, splits: dict[str, list]):

@@ -3,14 +3,13 @@
 Generator: embedding → 1-layer BiGRU (``hidden_size`` per direction) → LayerNorm → dropout →
 Linear(2·hidden → 2) per token. Predictor: its own BiGRU over ``embedding · z``; outputs at
 padding are set to −1e6 and max-pooled over time into ``h`` ∈ R^{2·hidden}; then dropout and a
-linear classifier. Padded positions are skipped with packed sequences (the reference code runs
-the backward direction over padding).
+linear classifier. The backward direction starts at each sequence's last real token (the
+reference code runs it over padding); see :class:`BiGRUEncoder`.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from n2r.batch import TextBatch
 from n2r.models.base import Generator, GeneratorOutput, Predictor
@@ -18,18 +17,35 @@ from n2r.models.base import Generator, GeneratorOutput, Predictor
 PAD_FILL = -1e6
 
 
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of ``x`` [B, T, ...] inside its own length, leaving padding at the
+    end: position t < len ↦ len − 1 − t. Its own inverse."""
+    steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+    lengths = lengths.to(x.device).unsqueeze(1)
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)
+    return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
 class BiGRUEncoder(nn.Module):
+    """Bidirectional GRU whose backward direction starts at each sequence's last real token.
+
+    Two unidirectional GRUs over padded tensors: the forward one reads pads only after the real
+    tokens, the backward one reads each sequence reversed within its length. Outputs at real
+    positions equal a packed-sequence BiGRU's exactly, at a cost linear in the batch (the
+    packed CPU kernel's backward re-fills a full-size gradient per time step).
+    """
+
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
-        self.gru = nn.GRU(input_size, hidden_size, num_layers=1, batch_first=True, bidirectional=True)
+        self.forward_gru = nn.GRU(input_size, hidden_size, batch_first=True)
+        self.backward_gru = nn.GRU(input_size, hidden_size, batch_first=True)
         self.output_size = 2 * hidden_size
 
     def forward(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        lengths = attention_mask.sum(dim=1).cpu()
-        packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.gru(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=inputs.shape[1])
-        return out
+        lengths = attention_mask.sum(dim=1)
+        forward, _ = self.forward_gru(inputs)
+        backward, _ = self.backward_gru(reverse_within_length(inputs, lengths))
+        return torch.cat([forward, reverse_within_length(backward, lengths)], dim=-1)
 
 
 class GRUGenerator(Generator):
