@@ -126,7 +126,7 @@ def test_round_trip_bundle_predictions_score_matches_the_training_runs_dev_f1(tm
                  "--max-tokens", "60", "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
     dev = summary["best_dev"]
-    assert scores["token_micro"]["f1"] == pytest.approx(dev["f1"], abs=1e-9)
-    assert scores["sparsity"] == pytest.approx(dev["sparsity"], abs=1e-9)
-    assert scores["accuracy"] == pytest.approx(dev["accuracy"], abs=1e-9)
+    assert scores["token_micro"]["f1"] == pytest.approx(dev["f1"], abs=1e-6)
+    assert scores["sparsity"] == pytest.approx(dev["sparsity"], abs=1e-6)      # evaluate counts in float32
+    assert scores["accuracy"] == pytest.approx(dev["accuracy"], abs=1e-6)
     assert scores["sufficiency"] == pytest.approx(0.0, abs=1e-6)   # the predictor reads the rationale alone
