@@ -130,3 +130,17 @@ def test_round_trip_bundle_predictions_score_matches_the_training_runs_dev_f1(tm
     assert scores["sparsity"] == pytest.approx(dev["sparsity"], abs=1e-6)      # evaluate counts in float32
     assert scores["accuracy"] == pytest.approx(dev["accuracy"], abs=1e-6)
     assert scores["sufficiency"] == pytest.approx(0.0, abs=1e-6)   # the predictor reads the rationale alone
+
+
+@pytest.mark.skipif(not (SHARED / "beer").is_dir(), reason=f"real data not present at {SHARED}")
+def test_beer_annotations_are_gold_with_line_numbers_as_annotation_ids():
+    lines = (SHARED / "beer" / "annotations.json").read_text().splitlines()
+    gold = read_gold(SHARED / "beer", "test", aspect=0)
+    assert len(gold) == 936                                   # the literature's Appearance count
+    for doc in gold[:50]:
+        item = json.loads(lines[int(doc.annotation_id) - 1])
+        assert doc.tokens == item["x"][:256] and doc.docid == doc.annotation_id
+        spans = [(a, min(b, 256)) for a, b in item["0"] if a < 256]
+        assert [i for i, bit in enumerate(doc.rationale) if bit] == sorted({i for a, b in spans for i in range(a, b)})
+    with pytest.raises(DataError, match="Beer's annotations are the test split"):
+        read_gold(SHARED / "beer", "val")
