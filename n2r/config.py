@@ -110,7 +110,7 @@ class TrainConfig:
     sparsity_tolerance: float | None = None
     check_every: int = 20
     num_threads: int | None = None
-    bucket_window: int = 8
+    bucket_window: int = 32
 
 
 @dataclass
