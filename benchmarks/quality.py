@@ -74,14 +74,15 @@ def evaluate_study(storage, study_name: str, info: dict, cache_dir: str | None, 
     return {"params": info["best"]["params"] if info.get("best") else {}, "runs": runs}
 
 
-def table(name: str, studies: dict, gold: list[int], lengths: list[int], cfg) -> list[str]:
+def table(name: str, studies: dict, gold: list[int], lengths: list[int], cfg, tuned: list[str]) -> list[str]:
     from n2r.metrics import expected_random_prf
 
     variant = next((r["variant"] for s in studies.values() for r in s["runs"] if r.get("variant")), cfg.data.name)
     lines = [f"### {name}", "",
              f"Data variant `{variant}`; encoder `{cfg.model.encoder}`; {len(lengths)} test examples; sparsity target "
              f"{cfg.objective.sparsity_target}; budget: {cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
-             f"learning rate tuned per method (base {cfg.train.lr}).", "",
+             f"learning rate {'tuned per method' if 'train.lr' in tuned else cfg.train.lr}; tuned on dev: "
+             f"{', '.join(k.split('.')[-1] for k in tuned)}.", "",
              "| method | S | P | R | F1 | accuracy | best dev epoch | seeds | working (F1 − 2σ > random) |",
              "|---|---|---|---|---|---|---|---|---|"]
     randoms = []
@@ -155,7 +156,7 @@ def main() -> None:
             first = next(s for s in spec.studies if s.name in studies)
             cfg = RunConfig.from_dict(first.run)
             gold, lengths = gold_counts(cfg.data, args.cache)
-            sections += table(prefix, studies, gold, lengths, cfg)
+            sections += table(prefix, studies, gold, lengths, cfg, list(spec.space))
         sections.append(f"Sweep file `{path}`: {spec.num_samples} Optuna samples per method, seeds {args.seeds}; "
                         f"wall time {time.perf_counter() - started:.0f} s on this machine.\n")
         print("\n".join(sections[-40:]))
