@@ -60,13 +60,13 @@ def gold_counts(data_cfg, cache_dir: str | None) -> tuple[list[int], list[int]]:
 
 def evaluate_study(storage, study_name: str, info: dict, cache_dir: str | None, work: Path) -> dict:
     """Export every retrained seed of a study (test evaluated once each) and collect the figures."""
-    from pipelines.export import export_checkpoint, latest_checkpoint
+    from pipelines.export import export_checkpoint, latest_checkpoint, local_copy
+    from pipelines.sweep import SEEDS_SUFFIX
 
     runs = []
     for seed_run in info.get("seeds", []):
-        relative = latest_checkpoint(storage, seed_run["path"], study_name + "-seeds", seed_run["trial_id"])
-        checkpoint = storage.local_path() / relative if storage.is_local else storage.download(
-            relative, work / f"{study_name}-{seed_run['seed']}.pt")
+        relative = latest_checkpoint(storage, seed_run["path"], study_name + SEEDS_SUFFIX, seed_run["trial_id"])
+        checkpoint = local_copy(storage, relative, work / f"{study_name}-{seed_run['seed']}.pt")
         bundle = export_checkpoint(checkpoint, work / f"{study_name}-seed{seed_run['seed']}", cache_dir=cache_dir)
         card = json.loads((bundle / "metrics.json").read_text())
         runs.append({"seed": seed_run["seed"], "best_epoch": card["best_epoch"], "test": card["test"],

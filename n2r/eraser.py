@@ -34,7 +34,7 @@ import torch
 
 from n2r.data.base import DataError
 from n2r.metrics import (accuracy, average_precision, comprehensiveness, expected_random_prf, iou_prf,
-                         macro_token_f1, rationale_prf, spans_of, sufficiency)
+                         macro_token_prf, rationale_prf, spans_of, sufficiency)
 
 CLASS_NAMES = ("NEG", "POS")
 SPLITS = {"train": "train", "val": "dev", "test": "test"}
@@ -197,7 +197,7 @@ def score(predictions: dict[str, dict[str, Any]], gold: list[GoldDocument]) -> d
     """Every score over the gold documents that have a prediction (their count is reported).
 
     Token micro P/R/F1 (:func:`n2r.metrics.rationale_prf`), token macro F1
-    (:func:`~n2r.metrics.macro_token_f1`), IOU F1 at 0.5 (:func:`~n2r.metrics.iou_prf`), AUPRC
+    (:func:`~n2r.metrics.macro_token_prf`), IOU F1 at 0.5 (:func:`~n2r.metrics.iou_prf`), AUPRC
     (mean per-document :func:`~n2r.metrics.average_precision` over documents with gold tokens,
     when every line has soft scores), comprehensiveness and sufficiency
     (:func:`~n2r.metrics.comprehensiveness`, :func:`~n2r.metrics.sufficiency`, with ŷ the
@@ -213,12 +213,12 @@ def score(predictions: dict[str, dict[str, Any]], gold: list[GoldDocument]) -> d
     flat_pred = torch.tensor([b for bits in pred_bits for b in bits])
     flat_gold = torch.tensor([b for bits in golds for b in bits])
     precision, recall, f1 = rationale_prf(flat_pred, flat_gold, torch.ones_like(flat_gold))
-    macro_p, macro_r = _macro_pr(pred_bits, golds)
+    macro_p, macro_r, macro_f1 = macro_token_prf(pred_bits, golds)
     out: dict[str, Any] = {
         "documents": len(docs), "gold_documents": len(gold),
         "sparsity": float(flat_pred.float().mean()), "gold_sparsity": float(flat_gold.float().mean()),
         "token_micro": {"precision": precision, "recall": recall, "f1": f1},
-        "token_macro": {"precision": macro_p, "recall": macro_r, "f1": macro_token_f1(pred_bits, golds)},
+        "token_macro": {"precision": macro_p, "recall": macro_r, "f1": macro_f1},
         "iou_0.5": iou_prf([spans_of(b) for b in pred_bits], [spans_of(g) for g in golds], 0.5),
         "random_same_sparsity": expected_random_prf([sum(b) for b in pred_bits], [sum(g) for g in golds],
                                                     [len(g) for g in golds]),
@@ -242,15 +242,6 @@ def score(predictions: dict[str, dict[str, Any]], gold: list[GoldDocument]) -> d
         out["comprehensiveness"] = comprehensiveness(full, matrix("comprehensive_classification_scores"), predicted)
         out["sufficiency"] = sufficiency(full, matrix("sufficiency_classification_scores"), predicted)
     return out
-
-
-def _macro_pr(preds: list[list[int]], golds: list[list[int]]) -> tuple[float, float]:
-    ps, rs = [], []
-    for p, g in zip(preds, golds):
-        tp = sum(a and b for a, b in zip(p, g))
-        ps.append(tp / sum(p) if sum(p) else 0.0)
-        rs.append(tp / sum(g) if sum(g) else 0.0)
-    return sum(ps) / len(ps), sum(rs) / len(rs)
 
 
 def format_scores(scores: dict[str, Any]) -> str:

@@ -74,22 +74,29 @@ def selection_sparsity(pred: torch.Tensor, valid: torch.Tensor) -> float:
     return counts.sparsity()
 
 
-def macro_token_f1(preds: Sequence[Sequence[int]], golds: Sequence[Sequence[int]]) -> float:
-    """ERASER token F1 (DeYoung et al. 2020): mean over documents of each document's token F1.
-
-    A document with neither predicted nor gold tokens scores 0, as in ERASER's scorer,
-    which averages over documents that have annotations.
-    """
+def macro_token_prf(preds: Sequence[Sequence[int]], golds: Sequence[Sequence[int]]) -> tuple[float, float, float]:
+    """ERASER token-level macro scores (DeYoung et al. 2020): the means over documents of each
+    document's token precision, recall and F1 (a document's score is 0 where its denominator is,
+    as in ERASER's scorer, which averages over documents that have annotations)."""
     if len(preds) != len(golds):
         raise ValueError(f"macro_token_f1: {len(preds)} predictions for {len(golds)} documents")
-    scores = []
+    ps, rs, fs = [], [], []
     for p, g in zip(preds, golds):
         pt, gt = torch.as_tensor(p).bool(), torch.as_tensor(g).bool()
         if pt.shape != gt.shape:
             raise ValueError("macro_token_f1: prediction and gold lengths differ")
         tp = float((pt & gt).sum())
-        scores.append(f1_from(_ratio(tp, float(pt.sum())), _ratio(tp, float(gt.sum()))))
-    return sum(scores) / len(scores) if scores else 0.0
+        ps.append(_ratio(tp, float(pt.sum())))
+        rs.append(_ratio(tp, float(gt.sum())))
+        fs.append(f1_from(ps[-1], rs[-1]))
+    n = len(fs)
+    return (sum(ps) / n, sum(rs) / n, sum(fs) / n) if n else (0.0, 0.0, 0.0)
+
+
+def macro_token_f1(preds: Sequence[Sequence[int]], golds: Sequence[Sequence[int]]) -> float:
+    """ERASER token F1 (DeYoung et al. 2020): mean over documents of each document's token F1
+    (see :func:`macro_token_prf`)."""
+    return macro_token_prf(preds, golds)[2]
 
 
 def comprehensiveness(p_full: torch.Tensor, p_without: torch.Tensor, labels: torch.Tensor) -> float:

@@ -45,6 +45,11 @@ def latest_checkpoint(storage: Storage, trial_path: str, study: str, trial_id: s
     raise CheckpointError(f"{storage.uri}/{trial_path}: no checkpoint found for trial {trial_id}")
 
 
+def local_copy(storage: Storage, relative: str, scratch: Path) -> Path:
+    """A file of the sweep as a local path: itself on local storage, else downloaded to ``scratch``."""
+    return storage.local_path() / relative if storage.is_local else storage.download(relative, scratch)
+
+
 def export_sweep(sweep_dir: str | Path | Storage, out: str | Path, cache_dir: str | None = None,
                  filesystem=None) -> dict[str, Path]:
     """Bundles (local folders under ``out``) for the best trial of every study of the sweep at
@@ -62,10 +67,7 @@ def export_sweep(sweep_dir: str | Path | Storage, out: str | Path, cache_dir: st
             if best is None:
                 continue
             relative = latest_checkpoint(storage, best["path"], study, best["trial_id"])
-            if storage.is_local:
-                checkpoint = storage.local_path() / relative
-            else:
-                checkpoint = storage.download(relative, Path(work) / study / CHECKPOINT_FILE)
+            checkpoint = local_copy(storage, relative, Path(work) / study / CHECKPOINT_FILE)
             bundles[study] = export_checkpoint(checkpoint, out / study, cache_dir=cache_dir,
                                                extra={"study": study, "trial_id": best["trial_id"],
                                                       "params": best["params"], "tuning_score": best["best_score"],
