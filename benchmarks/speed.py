@@ -53,7 +53,10 @@ def run_config(objective: str, epochs: int, threads: int, data_dir: str):
 
 def reference_collate(table, pad_id: int):
     """Every batch padded to 256 tokens (longer inputs are already cut at 256 by the reader)."""
+    from dataclasses import replace
+
     import pyarrow as pa
+    import torch.nn.functional as F
 
     from n2r.batch import collate_text_table
 
@@ -62,9 +65,6 @@ def reference_collate(table, pad_id: int):
         width = REFERENCE_WIDTH - batch.input_ids.shape[1]
         if width <= 0:
             return batch
-        import torch.nn.functional as F
-        from dataclasses import replace
-
         return replace(batch, input_ids=F.pad(batch.input_ids, (0, width), value=pad_id),
                        attention_mask=F.pad(batch.attention_mask, (0, width)),
                        unit_mask=F.pad(batch.unit_mask, (0, width)),

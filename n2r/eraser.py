@@ -62,8 +62,8 @@ def read_gold(data_dir: str | Path, split: str, *, aspect: int = 0, max_tokens: 
         if split != "test":
             raise DataError(root / "annotations.json", f"Beer's annotations are the test split, not {split!r}")
         rows = read_annotations(root / "annotations.json", aspect, max_tokens or 256, Counter())
-        return [GoldDocument(r["id"].split(":")[-1], r["id"].split(":")[-1], r["tokens"], r["label"], r["rationale"])
-                for r in rows]
+        line_numbers = [r["id"].split(":")[-1] for r in rows]          # ids are "annotations:LINE"
+        return [GoldDocument(n, n, r["tokens"], r["label"], r["rationale"]) for n, r in zip(line_numbers, rows)]
     from n2r.data.movies import read_movies
 
     result = read_movies(root, max_tokens=max_tokens)
@@ -92,9 +92,8 @@ def predict_document(bundle, doc: GoldDocument) -> dict[str, Any]:
     batch, word_of = encode_text(bundle, doc.tokens)
     out = model(batch)
     units = out.unit_mask.to(out.z.dtype)
-    p_model = out.logits.float().softmax(-1)[0]
+    p_model = out.logits.float().softmax(-1)[0]          # already the predictor on the rationale alone
     p_without = model.predict(batch, units - out.z)[0].float().softmax(-1)[0]
-    p_only = model.predict(batch, out.z)[0].float().softmax(-1)[0]
     n = len(doc.tokens)
     bits = [int(v > 0.5) for v in to_words(out.z[0].tolist(), word_of, n)]
     soft = to_words(out.generator_logits.float().softmax(-1)[0, :, 1].tolist(), word_of, n)
@@ -110,7 +109,7 @@ def predict_document(bundle, doc: GoldDocument) -> dict[str, Any]:
             "classification": names[int(p_model.argmax())],
             "classification_scores": scores(p_model),
             "comprehensive_classification_scores": scores(p_without),
-            "sufficiency_classification_scores": scores(p_only)}
+            "sufficiency_classification_scores": scores(p_model)}
 
 
 def class_names(num_classes: int) -> tuple[str, ...]:

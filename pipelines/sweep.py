@@ -279,17 +279,20 @@ def _tuner(spec: SweepSpec, study: Study, storage: Storage, cache_dir: str | Non
     else:
         scheduler = FIFOScheduler()
     searcher = OptunaSearch(metric="score", mode="max", seed=spec.seed)
-    trainable = tune.with_resources(run_trial, _resources(spec))
-    train_storage = storage.child(study.name, "_train")
-    param_space = {"run": study.run, "cache_dir": cache_dir, "num_workers": spec.num_workers,
-                   "use_gpu": spec.use_gpu, "resources_per_worker": spec.resources_per_worker,
-                   "train_storage": train_storage.ray_args(), **spec.param_space()}
     return tune.Tuner(
-        trainable, param_space=param_space,
+        tune.with_resources(run_trial, _resources(spec)),
+        param_space={**_trial_constants(spec, study.run, storage.child(study.name), cache_dir), **spec.param_space()},
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.num_samples,
                                     max_concurrent_trials=spec.max_concurrent_trials or _concurrency(spec),
                                     reuse_actors=True),
         run_config=_tune_run_config(study.name, storage))
+
+
+def _trial_constants(spec: SweepSpec, run: dict[str, Any], experiment: Storage, cache_dir: str | None) -> dict:
+    """What every trial of one Tune experiment gets besides the sampled values."""
+    return {"run": run, "cache_dir": cache_dir, "num_workers": spec.num_workers, "use_gpu": spec.use_gpu,
+            "resources_per_worker": spec.resources_per_worker,
+            "train_storage": experiment.child("_train").ray_args()}
 
 
 def _tune_run_config(name: str, storage: Storage):
@@ -303,15 +306,13 @@ def _seeds_tuner(spec: SweepSpec, study: Study, params: dict[str, Any], storage:
     """The best configuration retrained once per ``retrain.seeds`` (a grid, no early stopping)."""
     from ray import tune
 
-    run = apply_params(study.run, params)
-    param_space = {"run": run, "cache_dir": cache_dir, "num_workers": spec.num_workers, "use_gpu": spec.use_gpu,
-                   "resources_per_worker": spec.resources_per_worker,
-                   "train_storage": storage.child(study.name + SEEDS_SUFFIX, "_train").ray_args(),
+    name = study.name + SEEDS_SUFFIX
+    param_space = {**_trial_constants(spec, apply_params(study.run, params), storage.child(name), cache_dir),
                    "train.seed": tune.grid_search(spec.retrain_seeds)}
     return tune.Tuner(tune.with_resources(run_trial, _resources(spec)), param_space=param_space,
                       tune_config=tune.TuneConfig(max_concurrent_trials=spec.max_concurrent_trials or _concurrency(spec),
                                                   reuse_actors=True),
-                      run_config=_tune_run_config(study.name + SEEDS_SUFFIX, storage))
+                      run_config=_tune_run_config(name, storage))
 
 
 # CPUs a local instance declares beyond the machine's cores, kept free for Ray Data's read and
