@@ -45,6 +45,9 @@ class ModelConfig:
     encoding of each node's weighted degree to its features (see :mod:`n2r.models.gcn`).
     ``init_selection`` sets the generator head's initial bias so each unit starts selected with
     that probability ("start dense, then prune"); ``None`` keeps PyTorch's default init (≈ 0.5).
+    ``eval_selection`` is the deterministic rule used outside training (see
+    :mod:`n2r.models.selection`); ``topk`` keeps each example's top ``eval_share`` of units,
+    and a :class:`RunConfig` fills a missing ``eval_share`` with ``objective.sparsity_target``.
     """
 
     encoder: Literal["gru", "bert", "gcn"] = "gru"
@@ -62,7 +65,8 @@ class ModelConfig:
     shared_encoder: bool = False
     tau: float = 1.0
     init_selection: float | None = None
-    eval_selection: Literal["argmax", "sample"] = "argmax"
+    eval_selection: Literal["argmax", "sample", "topk"] = "argmax"
+    eval_share: float | None = None
 
 
 @dataclass
@@ -119,6 +123,10 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.model.eval_selection == "topk" and self.model.eval_share is None:
+            self.model.eval_share = self.objective.sparsity_target
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -212,6 +220,7 @@ def _range_checks(cfg: RunConfig):
     yield "model.tau", m.tau > 0.0, "must be > 0"
     yield "model.init_selection", m.init_selection is None or 0.0 < m.init_selection < 1.0, "must lie in (0, 1)"
     yield "model.dropout", 0.0 <= m.dropout < 1.0, "must lie in [0, 1)"
+    yield "model.eval_share", m.eval_share is None or 0.0 < m.eval_share <= 1.0, "must lie in (0, 1]"
     yield "train.bucket_window", cfg.train.bucket_window >= 0, "must be >= 0 (0: no length bucketing)"
     yield "model.hidden_size", m.hidden_size > 0, "must be > 0"
     yield "model.degree_bins", m.degree_bins >= 0, "must be >= 0"

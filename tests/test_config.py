@@ -21,10 +21,20 @@ def test_defaults_and_round_trip(tmp_path):
     ({"objective": {"lambda_norm": -1}}, "objective.lambda_norm", "must be >= 0"),
     ({"model": {"shared_encoder": "yes"}}, "model.shared_encoder", "expected true/false"),
     ({"data": []}, "data", "expected a mapping"),
+    ({"model": {"eval_selection": "top"}}, "model.eval_selection", "'top' is not one of"),
+    ({"model": {"eval_share": 0}}, "model.eval_share", "must lie in"),
 ])
 def test_invalid_values_name_the_field(raw, field, message):
     with pytest.raises(ConfigError, match=f"^{field}: {message}"):
         RunConfig.from_dict(raw)
+
+
+def test_topk_evaluation_share_defaults_to_the_sparsity_target(tmp_path):
+    cfg = RunConfig.from_dict({"model": {"eval_selection": "topk"}, "objective": {"sparsity_target": 0.2}})
+    assert cfg.model.eval_share == 0.2
+    cfg = RunConfig.from_dict({"model": {"eval_selection": "topk", "eval_share": 0.1}})
+    assert cfg.model.eval_share == 0.1
+    assert RunConfig.from_dict({}).model.eval_share is None  # argmax needs no share
 
 
 def test_errors_from_files_name_the_file(tmp_path):

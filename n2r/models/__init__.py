@@ -48,8 +48,11 @@ def build_rationalizer(cfg: ModelConfig, *, embedding_matrix: torch.Tensor | Non
         cfg, embedding_matrix=embedding_matrix, in_channels=in_channels, pretrained=pretrained)
     if cfg.init_selection is not None:
         generator.init_selection(cfg.init_selection)
+    if cfg.eval_selection == "topk" and cfg.eval_share is None:
+        raise ValueError("model.eval_selection 'topk' needs model.eval_share (RunConfig fills it "
+                         "from objective.sparsity_target)")
     return Rationalizer(generator, predictor, tau=cfg.tau, eval_selection=cfg.eval_selection,
-                        sequential=sequential)
+                        eval_share=cfg.eval_share, sequential=sequential)
 
 
 __all__ = ["ENCODERS", "Generator", "GeneratorOutput", "Predictor", "RationaleOutput", "Rationalizer",

@@ -23,6 +23,8 @@ class GeneratorOutput:
     unit_mask: torch.Tensor               # which units are real and selectable
     node_logits: torch.Tensor | None = None   # [N, 2] when graphs also select nodes
     node_mask: torch.Tensor | None = None
+    unit_group: torch.Tensor | None = None    # graphs: the example each (flat) unit belongs to
+    node_group: torch.Tensor | None = None
 
 
 @dataclass
@@ -72,25 +74,29 @@ class Rationalizer(nn.Module):
     """``generator`` + ``predictor``.
 
     ``sequential`` says whether units are ordered (text), which makes the continuity
-    penalty meaningful; graph edges are not.
+    penalty meaningful; graph edges are not. ``eval_selection``/``eval_share``: the evaluation
+    rule of :func:`n2r.models.selection.select_units`.
     """
 
     def __init__(self, generator: Generator, predictor: Predictor, *, tau: float = 1.0,
-                 eval_selection: str = "argmax", sequential: bool = True):
+                 eval_selection: str = "argmax", eval_share: float | None = None,
+                 sequential: bool = True):
         super().__init__()
         self.generator = generator
         self.predictor = predictor
         self.tau = tau
         self.eval_selection = eval_selection
+        self.eval_share = eval_share
         self.sequential = sequential
 
     def select(self, batch: Any) -> tuple[GeneratorOutput, torch.Tensor, torch.Tensor | None]:
         gen = self.generator(batch)
-        kwargs = dict(training=self.training, tau=self.tau, eval_selection=self.eval_selection)
-        z = select_units(gen.logits, gen.unit_mask, **kwargs)
+        kwargs = dict(training=self.training, tau=self.tau, eval_selection=self.eval_selection,
+                      eval_share=self.eval_share)
+        z = select_units(gen.logits, gen.unit_mask, group=gen.unit_group, **kwargs)
         z_nodes = None
         if gen.node_logits is not None:
-            z_nodes = select_units(gen.node_logits, gen.node_mask, **kwargs)
+            z_nodes = select_units(gen.node_logits, gen.node_mask, group=gen.node_group, **kwargs)
         return gen, z, z_nodes
 
     def forward(self, batch: Any, detach_mask: bool = False) -> RationaleOutput:

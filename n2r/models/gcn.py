@@ -70,10 +70,14 @@ class GCNGenerator(Generator):
         pair = torch.cat([h[src] + h[dst], h[src] * h[dst]], dim=-1)
         logits = self.edge_head(pair)
         edge_mask = torch.ones(logits.shape[0], dtype=torch.bool, device=logits.device)
+        node_group = getattr(batch, "batch", None)
+        if node_group is None:  # a single graph
+            node_group = torch.zeros(h.shape[0], dtype=torch.long, device=h.device)
+        edge_group = node_group[src]
         if self.node_head is None:
-            return GeneratorOutput(logits=logits, unit_mask=edge_mask)
+            return GeneratorOutput(logits=logits, unit_mask=edge_mask, unit_group=edge_group)
         node_mask = torch.ones(h.shape[0], dtype=torch.bool, device=h.device)
-        return GeneratorOutput(logits, edge_mask, self.node_head(h), node_mask)
+        return GeneratorOutput(logits, edge_mask, self.node_head(h), node_mask, edge_group, node_group)
 
 
 class GCNPredictor(Predictor):
