@@ -88,7 +88,7 @@ def train_once(loop: str, objective: str, epochs: int, threads: int, data_dir: s
     model = build_rationalizer(cfg.model, **data.model_inputs())
     objective_ = build_objective(cfg.objective)
     device = torch.device("cpu")
-    dev_loader = data.loader("dev", cfg.train.eval_batch_size)
+    dev_loader = data.loader("dev", cfg.train.eval_batch_size, by_length=True)
     rates, dev = [], {}
     if loop == "engine":
         train_loader = data.loader("train", cfg.train.batch_size, shuffle=True, seed=cfg.train.seed,
@@ -112,7 +112,7 @@ def train_once(loop: str, objective: str, epochs: int, threads: int, data_dir: s
                 seen += len(batch.labels)
             rates.append(seen / (time.perf_counter() - started))
             dev = evaluate(model, dev_loader, device=device, bf16=False)
-    test = evaluate(model, data.loader("test", cfg.train.eval_batch_size), device=device, bf16=False)
+    test = evaluate(model, data.loader("test", cfg.train.eval_batch_size, by_length=True), device=device, bf16=False)
     return {"loop": loop, "objective": objective, "examples_per_s": statistics.median(rates), "rates": rates,
             "dev_accuracy": dev["accuracy"], "dev_sparsity": dev["sparsity"], "test_f1": test.get("f1"),
             "test_sparsity": test["sparsity"], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

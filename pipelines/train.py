@@ -120,7 +120,7 @@ class TuneSession:
         t = cfg.train
         return (data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin_memory,
                             bucket_window=t.bucket_window),
-                data.loader("dev", t.eval_batch_size, pin_memory=pin_memory), data.model_inputs())
+                data.loader("dev", t.eval_batch_size, pin_memory=pin_memory, by_length=True), data.model_inputs())
 
     def restored_checkpoint(self, into: Path) -> bool:
         return _restore(self.tune.get_checkpoint(), into)

@@ -132,3 +132,19 @@ def test_bucketed_loader_resumes_with_the_same_batches(small_data, tmp_path):
     assert [b.input_ids.tolist() for b in loader] == first
     reseed_shuffle(loader, 4, 3)
     assert [b.input_ids.tolist() for b in loader] != first
+
+
+def test_length_sorted_evaluation_batches_pad_less_and_give_the_same_metrics(small_data):
+    torch.manual_seed(0)
+    model = build_rationalizer(ModelConfig(hidden_size=8), **small_data.model_inputs()).eval()
+    plain, sorted_ = small_data.loader("dev", 16), small_data.loader("dev", 16, by_length=True)
+    real = lambda loader: [int(b.attention_mask.sum()) for b in loader]  # noqa: E731
+    padded = lambda loader: sum(b.attention_mask.numel() for b in loader)  # noqa: E731
+    total = sum(len(ids) for ids in small_data.splits["dev"].column("input_ids").to_pylist())
+    assert sum(real(sorted_)) == sum(real(plain)) == total              # every example exactly once
+    assert padded(sorted_) < padded(plain)
+    lengths = [b.attention_mask.sum(-1) for b in sorted_]
+    assert all(a.max() <= b.min() for a, b in zip(lengths, lengths[1:]))   # batches in length order
+    a = evaluate(model, plain, device=torch.device("cpu"))
+    b = evaluate(model, sorted_, device=torch.device("cpu"))
+    assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-5 for k in a)

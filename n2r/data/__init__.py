@@ -110,11 +110,14 @@ class PreparedData:
         return "rationale" in rows.column_names and rows.column("rationale").null_count == 0
 
     def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, pin_memory: bool = False,
-               bucket_window: int = 0):
+               bucket_window: int = 0, by_length: bool = False):
         """A PyTorch loader: PyG batches for graphs; dynamically padded :class:`TextBatch` for text.
         ``bucket_window`` (text, with ``shuffle``) batches similar lengths together
-        (:class:`~n2r.batch.BucketBatchSampler`). ``pin_memory`` (for CUDA training) returns
-        page-locked batches, so the host-to-device copy can run asynchronously (``non_blocking``)."""
+        (:class:`~n2r.batch.BucketBatchSampler`). ``by_length`` (text, without ``shuffle``; for
+        evaluation, whose sums do not depend on order) batches the split sorted by length, so
+        each batch pads to little more than its own examples. ``pin_memory`` (for CUDA training)
+        returns page-locked batches, so the host-to-device copy can run asynchronously
+        (``non_blocking``)."""
         rows = self.splits[split]
         generator = torch.Generator().manual_seed(seed) if shuffle else None
         if self.kind == GRAPH:
@@ -129,6 +132,12 @@ class PreparedData:
             return torch.utils.data.DataLoader(range(rows.num_rows), collate_fn=collate, pin_memory=pin_memory,
                                                batch_sampler=BucketBatchSampler(lengths, batch_size, bucket_window,
                                                                                 generator))
+        if by_length and not shuffle:
+            lengths = torch.as_tensor(pc.list_value_length(rows.column("input_ids")).to_numpy())
+            order = torch.argsort(lengths, stable=True).tolist()
+            batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+            return torch.utils.data.DataLoader(range(rows.num_rows), collate_fn=collate, pin_memory=pin_memory,
+                                               batch_sampler=batches)
         return torch.utils.data.DataLoader(range(rows.num_rows), batch_size=batch_size, shuffle=shuffle,
                                            generator=generator, collate_fn=collate, pin_memory=pin_memory)
 
