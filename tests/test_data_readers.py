@@ -135,6 +135,26 @@ def test_movies_zaidan_fixture_split_by_file_number(tmp_path):
     assert test[0]["rationale"] == [0, 0, 0, 0] and result.skipped["test: kept without rationale tags"] == 1
 
 
+def test_movies_dev_from_train_holds_out_the_last_training_files_and_reports_validation(tmp_path):
+    files = {f"{c}R_{i:03d}.txt": f"<{c.upper()}> w{i} </{c.upper()}> x" for c in ("pos", "neg")
+             for i in (1, 2, 3, 4, 800, 801)}
+    root = write_zaidan(tmp_path / "m", files)
+    result = read_dataset("movies", root, dev_from_train=0.25)
+    ids = {s: sorted(r["id"] for r in rows) for s, rows in result.splits.items()}
+    # ceil(0.25 * 4) = 1 training file per class held out: the last one in file order
+    assert ids["dev"] == ["negR_004.txt", "posR_004.txt"]
+    assert ids["train"] == sorted(f"{c}R_{i:03d}.txt" for c in ("pos", "neg") for i in (1, 2, 3))
+    assert ids["test"] == ["negR_800.txt", "negR_801.txt", "posR_800.txt", "posR_801.txt"]
+    assert all(r["split"] == s for s, rows in result.splits.items() for r in rows)
+    assert result.variant == "movies-zaidan-dev0.25oftrain"
+    (root / "withRats_pos" / "posR_950.txt").write_text("<POS> t </POS>")   # a copy with test files
+    result = read_dataset("movies", root, dev_from_train=0.25)
+    assert [r["id"] for r in result.splits["test"]] == ["posR_950.txt"]
+    assert result.skipped["validation files left out (dev_from_train; the copy has test files)"] == 4
+    with pytest.raises(ValueError, match="data.options.dev_from_train: must lie in"):
+        read_dataset("movies", root, dev_from_train=1.5)
+
+
 @pytest.mark.parametrize("text, message", [
     ("a <POS> b", "<POS> is never closed"),
     ("a </POS> b", "</POS> closes nothing"),

@@ -58,6 +58,10 @@ def test_movies_zaidan_counts_split_and_tags():
     i = pos0["tokens"].index("ably")
     assert pos0["rationale"][i:i + 2] == [1, 1] and pos0["tokens"][i:i + 2] == ["ably", "captures"]
     assert pos0["rationale"][i - 1] == 0
+    held = read_dataset("movies", SHARED / "movies", dev_from_train=0.1).splits   # the quality protocol's variant
+    assert (len(held["train"]), len(held["dev"]), len(held["test"])) == (1440, 160, 200)
+    assert {r["id"] for r in held["test"]} == set(dev)
+    assert {r["id"] for r in held["dev"]} == {f"{c}R_{i:03d}.txt" for c in ("neg", "pos") for i in range(720, 800)}
 
 
 def test_sst2_and_agnews_counts():

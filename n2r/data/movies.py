@@ -8,10 +8,16 @@ Two layouts:
   ``annotation_id``, ``classification`` (POS/NEG) and ``evidences`` (token spans per docid).
 ERASER's split by file number: 000–799 train, 800–899 validation (here ``dev``), 900–999 test.
 A review without any rationale tag is kept with an all-zero rationale and counted.
+
+``dev_from_train`` (a share in (0, 1)) holds out the last files of each class's training files
+as ``dev`` and reports on the annotated validation files as ``test`` — for copies without the
+test files (900–999), so that model selection never sees the reported split. If the copy has
+test files, those stay ``test`` and the validation files are left out (counted in ``skipped``).
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from pathlib import Path
@@ -113,7 +119,27 @@ def read_eraser(root: Path, skipped: Counter) -> dict[str, list]:
     return splits
 
 
-def read_movies(path: str | Path, max_tokens: int | None = None) -> ReadResult:
+def hold_out_dev(splits: dict[str, list], share: float, skipped: Counter) -> dict[str, list]:
+    """``dev`` = the last ``⌈share·n⌉`` training rows of each label (file order); the former
+    ``dev`` (validation) becomes ``test`` unless the copy has its own test rows."""
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"data.options.dev_from_train: must lie in (0, 1), got {share!r}")
+    train, dev = [], []
+    for label in sorted({r["label"] for r in splits["train"]}):
+        rows = [r for r in splits["train"] if r["label"] == label]
+        cut = len(rows) - max(1, math.ceil(share * len(rows)))
+        train += rows[:cut]
+        dev += [{**r, "split": "dev"} for r in rows[cut:]]
+    test = splits["test"]
+    if test:
+        skipped["validation files left out (dev_from_train; the copy has test files)"] += len(splits["dev"])
+    else:
+        test = [{**r, "split": "test"} for r in splits["dev"]]
+    return {"train": train, "dev": dev, "test": test}
+
+
+def read_movies(path: str | Path, max_tokens: int | None = None,
+                dev_from_train: float | None = None) -> ReadResult:
     """Zaidan layout if ``withRats_*`` folders exist, else ERASER layout (``docs/`` + jsonl)."""
     root = Path(path)
     skipped: Counter = Counter()
@@ -123,7 +149,11 @@ def read_movies(path: str | Path, max_tokens: int | None = None) -> ReadResult:
         splits, layout = read_eraser(root, skipped), "eraser"
     else:
         raise DataError(root, "neither the Zaidan layout (withRats_neg/, withRats_pos/) nor ERASER's (docs/)")
+    variant = f"movies-{layout}"
+    if dev_from_train:
+        splits = hold_out_dev(splits, float(dev_from_train), skipped)
+        variant += f"-dev{dev_from_train:g}oftrain"
     if max_tokens:
         splits = {s: [{**r, "tokens": r["tokens"][:max_tokens], "rationale": r["rationale"][:max_tokens]}
                       for r in rows] for s, rows in splits.items()}
-    return ReadResult(splits, variant=f"movies-{layout}", skipped=skipped)
+    return ReadResult(splits, variant=variant, skipped=skipped)
