@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from n2r.config import ConfigError
+from n2r.config import ConfigError, RunConfig
 from pipelines.sweep import SweepSpec, run_sweep
 
 TINY = {
@@ -78,6 +78,8 @@ def test_shipped_spaces_are_valid():
         assert "Metric:" in text, f"{path.name} documents its metric and why"
         names = [study.name for study in spec.studies]
         assert len(set(names)) == len(names), f"{path.name}: study names collide"
+        if path.parent.name == "quality":               # methods compared at one, fixed sparsity
+            assert all(RunConfig.from_dict(s.run).model.eval_selection == "topk" for s in spec.studies)
         if path.stem.endswith("-gpu"):                  # sized for a GPU cluster
             assert spec.use_gpu and spec.resources_per_worker["GPU"] <= 1 and len(spec.retrain_seeds) >= 3
 
