@@ -98,6 +98,9 @@ class TrainConfig:
     than that is ranked below every feasible one. Test metrics are never used for selection.
     ``bucket_window`` groups text training batches by length within windows of that many
     batches (0 or 1: off), so dynamic padding pads little.
+    ``dev_faithfulness`` adds comprehensiveness/sufficiency to every epoch's dev metrics (two
+    more predictor passes, doubling the cost of evaluation; selection does not use them, and
+    the test evaluation always has them).
     """
 
     epochs: int = 10
@@ -115,6 +118,7 @@ class TrainConfig:
     check_every: int = 20
     num_threads: int | None = None
     bucket_window: int = 32
+    dev_faithfulness: bool = False
 
 
 @dataclass

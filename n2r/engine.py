@@ -352,7 +352,7 @@ def fit(model: Rationalizer, objective: Objective, train_loader: Iterable, dev_l
         train_logs = train_epoch(model, objective, train_loader, update, device=device, epoch=epoch,
                                  bf16=cfg.bf16, check_every=cfg.check_every)
         train_time = time.perf_counter() - t0
-        dev = evaluate(model, dev_loader, device=device, bf16=cfg.bf16)
+        dev = evaluate(model, dev_loader, device=device, bf16=cfg.bf16, faithfulness=cfg.dev_faithfulness)
         epoch_time = time.perf_counter() - t0
         if cfg.selection_metric not in dev:
             raise ValueError(f"train.selection_metric: {cfg.selection_metric!r} is not produced on dev "

@@ -16,8 +16,8 @@ def make(data, seed=0):
     return build_rationalizer(ModelConfig(hidden_size=8), **data.model_inputs())
 
 
-def run_fit(data, epochs, path=None, resume=False, seed=0):
-    cfg = TrainConfig(epochs=epochs, batch_size=16, lr=3e-3, seed=seed, check_every=2)
+def run_fit(data, epochs, path=None, resume=False, seed=0, **train):
+    cfg = TrainConfig(epochs=epochs, batch_size=16, lr=3e-3, seed=seed, check_every=2, **train)
     model = make(data)
     result = fit(model, build_objective(objective_config("n2r")), data.loader("train", 16, shuffle=True, seed=seed),
                  data.loader("dev", 64), cfg, checkpoint_path=path, resume=resume)
@@ -32,8 +32,11 @@ def test_fit_records_history_and_selects_on_dev(small_data):
     assert result.best_epoch == accs.index(max(accs)) + 1
     record = result.history[0]
     assert {"step1/ce", "step2/norm", "step2/h_norm"} <= set(record["train"])
-    assert {"accuracy", "sparsity", "precision", "recall", "f1", "comprehensiveness", "sufficiency"} <= set(record["dev"])
+    assert {"accuracy", "sparsity", "precision", "recall", "f1"} <= set(record["dev"])
+    assert "comprehensiveness" not in record["dev"]               # dev_faithfulness is off by default
     assert record["train"]["examples"] == 96
+    _, result = run_fit(small_data, 1, dev_faithfulness=True)
+    assert {"comprehensiveness", "sufficiency"} <= set(result.history[0]["dev"])
 
 
 def test_checkpoint_round_trip_restores_identical_outputs(small_data, tmp_path):

@@ -133,7 +133,7 @@ class PreparedData:
                                                batch_sampler=BucketBatchSampler(lengths, batch_size, bucket_window,
                                                                                 generator))
         if by_length and not shuffle:
-            lengths = torch.as_tensor(pc.list_value_length(rows.column("input_ids")).to_numpy())
+            lengths = torch.tensor(pc.list_value_length(rows.column("input_ids")).to_numpy())
             order = torch.argsort(lengths, stable=True).tolist()
             batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
             return torch.utils.data.DataLoader(range(rows.num_rows), collate_fn=collate, pin_memory=pin_memory,
