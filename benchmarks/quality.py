@@ -162,6 +162,10 @@ def main() -> None:
         sections.append(f"Sweep file `{path}`: {spec.num_samples} Optuna samples per method, seeds {args.seeds}; "
                         f"wall time {time.perf_counter() - started:.0f} s on this machine.\n")
         print("\n".join(sections[-40:]))
+        write_outputs(args, sections, raw)   # after every file, so a long run's finished tables are kept
+
+
+def write_outputs(args, sections: list[str], raw: dict) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(raw, indent=2))
     if args.markdown:
