@@ -74,13 +74,21 @@ def evaluate_study(storage, study_name: str, info: dict, cache_dir: str | None, 
     return {"params": info["best"]["params"] if info.get("best") else {}, "runs": runs}
 
 
+def rule_of(model_cfg) -> str:
+    """The evaluation rule in words: ``topk`` names its share."""
+    if model_cfg.eval_selection == "topk":
+        return f"topk {model_cfg.eval_share:g}"
+    return model_cfg.eval_selection
+
+
 def table(name: str, studies: dict, gold: list[int], lengths: list[int], cfg, tuned: list[str]) -> list[str]:
     from n2r.metrics import expected_random_prf
 
     variant = next((r["variant"] for s in studies.values() for r in s["runs"] if r.get("variant")), cfg.data.name)
     lines = [f"### {name}", "",
              f"Data variant `{variant}`; encoder `{cfg.model.encoder}`; {len(lengths)} test examples; sparsity target "
-             f"{cfg.objective.sparsity_target}; budget: {cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
+             f"{cfg.objective.sparsity_target}; evaluation rule `{rule_of(cfg.model)}`; "
+             f"budget: {cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
              f"learning rate {'tuned per method' if 'train.lr' in tuned else cfg.train.lr}; tuned on dev: "
              f"{', '.join(k.split('.')[-1] for k in tuned)}.", "",
              "| method | S | P | R | F1 | accuracy | best dev epoch | seeds | working (F1 − 2σ > random) |",

@@ -1,0 +1,48 @@
+"""The quality benchmark's table: mean ± std, the random reference row, the 'working' rule."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from n2r.config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("quality", ROOT / "benchmarks" / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def runs(*figures):
+    return [{"seed": i + 1, "best_epoch": e, "variant": "toy-v1",
+             "test": {"sparsity": s, "precision": p, "recall": r, "f1": f, "accuracy": a}}
+            for i, (s, p, r, f, a, e) in enumerate(figures)]
+
+
+def test_quality_table_rows_random_reference_and_working_rule(quality):
+    cfg = RunConfig.from_dict({"model": {"eval_selection": "topk"}, "objective": {"sparsity_target": 0.2},
+                               "train": {"epochs": 4}})
+    studies = {
+        # F1 0.50 ± 0.10: 0.50 - 0.20 = 0.30 > random 0.171 -> working
+        "toy-gru-rnp": {"params": {"objective.lambda_sparsity": 2.0},
+                        "runs": runs((0.2, .5, .5, .4, .9, 2), (0.2, .5, .5, .5, .8, 3), (0.2, .5, .5, .6, .7, 4))},
+        # F1 0.30 ± 0.10: 0.30 - 0.20 = 0.10 < 0.171 -> not working, although its mean is above random
+        "toy-gru-n2r": {"params": {"objective.lambda_sparsity": 3.0},
+                        "runs": runs((0.2, .3, .3, .2, .9, 1), (0.2, .3, .3, .3, .9, 1), (0.2, .3, .3, .4, .9, 1))},
+    }
+    gold, lengths = [2, 0, 1], [10, 5, 5]
+    lines = quality.table("toy", studies, gold, lengths, cfg, ["objective.lambda_sparsity"])
+    text = "\n".join(lines)
+    assert "Data variant `toy-v1`" in text and "evaluation rule `topk 0.2`" in text and "4 epochs" in text
+    rnp = next(line for line in lines if line.startswith("| rnp |"))
+    assert rnp.split(" | ")[1:5] == ["20.0 ± 0.0", "50.0 ± 0.0", "50.0 ± 0.0", "50.0 ± 10.0"]
+    assert rnp.endswith("| 3.0 | 3 | yes |")
+    assert next(line for line in lines if line.startswith("| n2r |")).endswith("| no |")
+    # random at S = 0.2: k = 2, 1, 1; E[TP] = 2·2/10 + 0 + 1·1/5 = 0.6; P = 0.6/4, R = 0.6/3, F1 = 0.1714
+    assert "| random at S of rnp | 20.0 | 15.0 | 20.0 | 17.1 |" in text
+    assert "| human rationales | 15.0 | 100 | 100 | 100 |" in text      # 3 gold of 20 units
+    assert "rnp: lambda_sparsity 2; n2r: lambda_sparsity 3" in text
