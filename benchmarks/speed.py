@@ -118,6 +118,35 @@ def train_once(loop: str, objective: str, epochs: int, threads: int, data_dir: s
             "test_sparsity": test["sparsity"], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def evaluation_times(threads: int, data_dir: str, repeats: int = 3) -> list[dict]:
+    """Seconds for one dev evaluation (the per-epoch selection pass) of the same model, three ways:
+    file order with the faithfulness passes (the engine before 2026-11-28), length-sorted batches
+    with them, and length-sorted without them (the default now: ``train.dev_faithfulness``)."""
+    import torch
+
+    from n2r.data import prepare_data
+    from n2r.engine import evaluate, seed_everything
+    from n2r.models import build_rationalizer
+
+    torch.set_num_threads(threads)
+    cfg = run_config("n2r", 1, threads, data_dir)
+    data = prepare_data(cfg.data, cfg.model)
+    seed_everything(cfg.train.seed)
+    model = build_rationalizer(cfg.model, **data.model_inputs())
+    rows = []
+    for name, by_length, faithfulness in (("file order, faithfulness passes", False, True),
+                                          ("length-sorted, faithfulness passes", True, True),
+                                          ("length-sorted, no faithfulness passes (default)", True, False)):
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            evaluate(model, data.loader("dev", cfg.train.eval_batch_size, by_length=by_length),
+                     device=torch.device("cpu"), bf16=False, faithfulness=faithfulness)
+            times.append(time.perf_counter() - started)
+        rows.append({"evaluation": name, "seconds": min(times), "examples": data.splits["dev"].num_rows})
+    return rows
+
+
 def _child(queue, *args):
     queue.put(train_once(*args))
 
@@ -203,7 +232,19 @@ def main() -> None:
     parser.add_argument("--objectives", nargs="+", default=["rnp", "n2r"])
     parser.add_argument("--sweep", action="store_true", help="also run and measure the demo sweep")
     parser.add_argument("--json", default=None, help="also write the raw figures here")
+    parser.add_argument("--evaluation-only", action="store_true",
+                        help="only time the per-epoch dev evaluation (three ways, same model)")
     args = parser.parse_args()
+    if args.evaluation_only:
+        rows = evaluation_times(args.threads, args.data_dir)
+        print(f"machine: {machine()}\nbeer-heldout-split aspect 0 dev ({rows[0]['examples']} reviews), untrained "
+              f"GRU n2r rationalizer, batch 256, {args.threads} threads, best of 3\n")
+        print("| dev evaluation | seconds | × first row |\n|---|---|---|")
+        for r in rows:
+            print(f"| {r['evaluation']} | {r['seconds']:.2f} | {rows[0]['seconds'] / r['seconds']:.2f} |")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"machine": machine(), "evaluation": rows}, indent=2))
+        return
     print(f"machine: {machine()}")
     print(f"beer-heldout-split aspect 0, GRU (GloVe 50d, hidden 100), batch 64, lr 1e-3, {args.epochs} epochs, "
           f"{args.threads} threads\n")
