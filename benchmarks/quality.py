@@ -4,11 +4,10 @@
         --storage runs/quality [--seeds 1 2 3] [--num-samples N] [--markdown docs/results.md]
 
 For each sweep file: (1) the project's own sweep (Ray Tune + Optuna + ASHA) tunes each method's
-coefficients on dev only (accuracy with a sparsity-feasibility penalty, or validation F1 where the
-sweep file says so); (2) each study's best configuration is retrained with every ``--seeds`` seed
+coefficients on dev only (the sweep file's metric: dev accuracy in the shipped files); (2) each study's best configuration is retrained with every ``--seeds`` seed
 (``retrain.seeds``); (3) each retrained model's dev-selected state is evaluated once on test
-(:func:`pipelines.export.export_checkpoint`). Re-running the command resumes an interrupted sweep
-from ``--storage`` and re-uses finished studies.
+(:func:`pipelines.export.export_checkpoint`; the bundles are kept in ``STORAGE/NAME/bundles/``).
+Re-running the command resumes an interrupted sweep from ``--storage`` and re-uses finished studies.
 
 Each table reports, per method, mean ± std over seeds of test sparsity S, token (edge) precision,
 recall, F1 and accuracy, and the best dev epoch; and two reference rows on the same test set:
@@ -28,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+BUNDLES = "bundles"          # STORAGE/NAME/bundles/STUDY-seedN: each retrained seed's exported bundle
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -67,7 +67,9 @@ def evaluate_study(storage, study_name: str, info: dict, cache_dir: str | None, 
     for seed_run in info.get("seeds", []):
         relative = latest_checkpoint(storage, seed_run["path"], study_name + SEEDS_SUFFIX, seed_run["trial_id"])
         checkpoint = local_copy(storage, relative, work / f"{study_name}-{seed_run['seed']}.pt")
-        bundle = export_checkpoint(checkpoint, work / f"{study_name}-seed{seed_run['seed']}", cache_dir=cache_dir)
+        name = f"{study_name}-seed{seed_run['seed']}"
+        bundle = export_checkpoint(checkpoint, work / name, cache_dir=cache_dir)
+        storage.upload(bundle, f"{BUNDLES}/{name}")      # the models behind the table, for `n2r explain`
         card = json.loads((bundle / "metrics.json").read_text())
         runs.append({"seed": seed_run["seed"], "best_epoch": card["best_epoch"], "test": card["test"],
                      "dev": card["dev"], "variant": card.get("data_variant")})

@@ -46,3 +46,23 @@ def test_quality_table_rows_random_reference_and_working_rule(quality):
     assert "| random at S of rnp | 20.0 | 15.0 | 20.0 | 17.1 |" in text
     assert "| human rationales | 15.0 | 100 | 100 | 100 |" in text      # 3 gold of 20 units
     assert "rnp: lambda_sparsity 2; n2r: lambda_sparsity 3" in text
+
+
+def test_rationale_words_counts_selected_words_and_positions():
+    from n2r.eraser import GoldDocument
+
+    spec = importlib.util.spec_from_file_location("rationale_words", ROOT / "benchmarks" / "rationale_words.py")
+    words = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(words)
+    gold = [GoldDocument("a", "a", "the head is white and the taste sweet ok".split(), 1, [0, 1, 1, 1, 0, 0, 0, 0, 0, 0]),
+            GoldDocument("b", "b", "white head , sweet malt".split(), 0, [1, 1, 0, 0, 0]),
+            GoldDocument("c", "c", "not predicted".split(), 0, [1, 0])]
+    predictions = {"a": {"bits": [0, 1, 0, 0, 0, 0, 0, 1, 0, 0]}, "b": {"bits": [0, 0, 0, 1, 1]}}
+    result = words.analyse(predictions, gold, top=3)
+    # selected: head (in), sweet (out), sweet (out), malt (out) -> TP 1 of 4; gold of a and b: 5 tokens
+    assert (result["precision"], result["recall"]) == (0.25, 0.2)
+    assert result["words"][0] == ("sweet", 2, 0.0) and ("head", 1, 1.0) in result["words"]
+    # fifth of token i in an n-token document: 5i // n. Selected: a's tokens 1, 7 -> fifths 0, 3;
+    # b's 3, 4 -> 3, 4. Gold: a's 1, 2, 3 -> 0, 1, 1; b's 0, 1 -> 0, 1.
+    assert result["fifths_selected"] == [0.25, 0.0, 0.0, 0.5, 0.25]
+    assert result["fifths_gold"] == [0.4, 0.6, 0.0, 0.0, 0.0]
