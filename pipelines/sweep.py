@@ -29,6 +29,7 @@ from pipelines.storage import Staging, Storage
 
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
 SWEEP_FILE = "sweep.yaml"
+WALL_FILE = "n2r_wall_time.json"     # per study folder: Tuner.fit seconds summed over runs
 SUMMARY_FILE = "summary.json"
 SEEDS_SUFFIX = "-seeds"          # Tune experiment of a study's retraining with retrain.seeds
 
@@ -361,7 +362,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
             tuner = make_tuner()
         t0 = time.perf_counter()
         grid = tuner.fit()
-        return summarize_study(grid, time.perf_counter() - t0, spec, storage)
+        return summarize_study(grid, study_wall_time(location, time.perf_counter() - t0), spec, storage)
 
     for study in spec.studies:
         summary = fit(study.name, lambda: _tuner(spec, study, storage, cache_dir))
@@ -383,6 +384,23 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
                "concurrency": concurrency, "useful_work_share": useful / max(wall * concurrency, 1e-9)}
     storage.write_text(SUMMARY_FILE, json.dumps(summary, indent=2))
     return summary
+
+
+def study_wall_time(location: Storage, elapsed: float) -> float:
+    """The study's wall time over every run that worked on it: ``elapsed`` (this run's
+    ``Tuner.fit``) plus what earlier, interrupted or finished, runs recorded in ``WALL_FILE``
+    — so a resumed study's useful-work share compares its trials' time with all the wall time
+    spent on them, not with the second it takes to restore a finished study. (A run killed
+    before its ``fit`` returned records nothing.)"""
+    previous = 0.0
+    if location.is_file(WALL_FILE):
+        try:
+            previous = float(json.loads(location.read_text(WALL_FILE))["wall_time_s"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{location.uri}/{WALL_FILE}: not a wall-time record ({exc})") from exc
+    total = previous + elapsed
+    location.write_text(WALL_FILE, json.dumps({"wall_time_s": total}))
+    return total
 
 
 def _resources(spec: SweepSpec) -> dict[str, float]:
