@@ -4,8 +4,9 @@
         --storage runs/quality [--seeds 1 2 3] [--num-samples N] [--markdown docs/results.md]
 
 For each sweep file: (1) the project's own sweep (Ray Tune + Optuna + ASHA) tunes each method's
-coefficients on dev only (the sweep file's metric: dev accuracy in the shipped files); (2) each study's best configuration is retrained with every ``--seeds`` seed
-(``retrain.seeds``); (3) each retrained model's dev-selected state is evaluated once on test
+coefficients on dev only (the sweep file's metric: dev accuracy in the shipped files); (2) each
+study's best configuration is retrained with every ``--seeds`` seed (``retrain.seeds``); (3) each
+retrained model's dev-selected state is evaluated once on test
 (:func:`pipelines.export.export_checkpoint`; the bundles are kept in ``STORAGE/NAME/bundles/``).
 Re-running the command resumes an interrupted sweep from ``--storage`` and re-uses finished studies.
 

@@ -66,3 +66,42 @@ def test_rationale_words_counts_selected_words_and_positions():
     # b's 3, 4 -> 3, 4. Gold: a's 1, 2, 3 -> 0, 1, 1; b's 0, 1 -> 0, 1.
     assert result["fifths_selected"] == [0.25, 0.0, 0.0, 0.5, 0.25]
     assert result["fifths_gold"] == [0.4, 0.6, 0.0, 0.0, 0.0]
+
+
+def test_norm_check_encodes_the_four_masks_with_the_bundles_predictor(tiny_gru):
+    import math
+
+    import torch
+
+    from n2r.bundle import Bundle
+    from n2r.eraser import GoldDocument
+    from n2r.explain import encode_text
+
+    spec = importlib.util.spec_from_file_location("norm_check", ROOT / "benchmarks" / "norm_check.py")
+    norm_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(norm_check)
+    from n2r.embeddings import Vocabulary
+
+    vocab = Vocabulary(["<pad>", "<unk>"] + [f"w{i}" for i in range(28)])
+    tiny_gru.eval_selection, tiny_gru.eval_share = "topk", 0.4
+    bundle = Bundle(Path("."), RunConfig.from_dict({"model": {"hidden_size": 6}}), tiny_gru.eval(), {}, vocab)
+    docs = [GoldDocument("a", "a", "w1 w2 w3 w4 w5".split(), 1, [0, 1, 1, 0, 0]),
+            GoldDocument("b", "b", "w6 w7 w8".split(), 0, [1, 0, 0])]
+    result = norm_check.norms(bundle, docs)
+    expected = {m: [] for m in ("method", "human", "full")}
+    correct_full = []
+    with torch.no_grad():
+        for doc in docs:
+            batch, _ = encode_text(bundle, doc.tokens)
+            out = tiny_gru(batch)
+            for name, z in (("method", out.z), ("human", torch.tensor([doc.rationale], dtype=torch.float32)),
+                            ("full", torch.ones(1, len(doc.tokens)))):
+                logits, h = tiny_gru.predict(batch, z)
+                expected[name].append(math.log(float(h.norm()) + 1e-6))
+                if name == "full":
+                    correct_full.append(float(logits.argmax(-1).item() == doc.label))
+            assert out.z.sum() == max(1, math.floor(0.4 * len(doc.tokens) + 0.5))   # the method's own top-k
+    for name, values in expected.items():
+        assert result[name]["log_norm"] == pytest.approx(sum(values) / len(values), abs=1e-5)
+    assert result["full"]["accuracy"] == sum(correct_full) / 2
+    assert set(result) == {"method", "human", "random", "full"} and 0 <= result["random"]["accuracy"] <= 1

@@ -1,0 +1,70 @@
+"""How a rationale develops with training time: dev accuracy and test rationale P/R/F1 per epoch.
+
+    python benchmarks/epoch_curve.py RUN_CONFIG.yaml --epochs 24 [--data-dir DIR] [--json FILE]
+
+Trains the run config (e.g. a quality bundle's ``config.yaml``: the tuned coefficients and seed)
+for ``--epochs`` and, after every epoch, evaluates the current state on dev *and* on the
+annotated test split. The test column is a diagnostic of whether a method's rationale is still
+forming when the protocol's epoch budget ends — it is printed, never used to pick an epoch (the
+runner still selects on dev). Used in ``docs/results.md`` for N2R on Beer.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config")
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--data-dir", default=None, help="folder holding the data set's folder (overrides data.path)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    import torch
+
+    from n2r.config import RunConfig
+    from n2r.engine import evaluate, fit
+    from n2r.objectives import build_objective
+    from n2r.runner import build_run
+
+    cfg = RunConfig.from_yaml(args.config)
+    cfg.train.epochs = args.epochs
+    if args.data_dir:
+        from pipelines.sweep import default_data_path
+
+        cfg.data.path = default_data_path(cfg.data.name, args.data_dir)
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    data, model = build_run(cfg)
+    t = cfg.train
+    cpu = torch.device("cpu")
+    test_loader = data.loader("test", t.eval_batch_size, by_length=True)
+    rows = []
+    print("| epoch | dev accuracy | test P | test R | test F1 | test accuracy |\n|---|---|---|---|---|---|", flush=True)
+
+    def on_epoch_end(record, _result):
+        test = evaluate(model, test_loader, device=cpu, bf16=False, faithfulness=False)
+        rows.append({"epoch": record["epoch"], "dev": record["dev"], "test": test})
+        print(f"| {record['epoch']} | {record['dev']['accuracy']:.3f} | {test['precision']:.3f} | {test['recall']:.3f} "
+              f"| {test['f1']:.3f} | {test['accuracy']:.3f} |", flush=True)
+
+    result = fit(model, build_objective(cfg.objective),
+                 data.loader("train", t.batch_size, shuffle=True, seed=t.seed, bucket_window=t.bucket_window),
+                 data.loader("dev", t.eval_batch_size, by_length=True), t, device=cpu,
+                 on_epoch_end=on_epoch_end, sparsity_target=cfg.objective.sparsity_target)
+    chosen = rows[result.best_epoch - 1]["test"]
+    print(f"\ndev-selected epoch {result.best_epoch}: test F1 {chosen['f1']:.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"config": cfg.to_dict(), "epochs": rows,
+                                               "best_epoch": result.best_epoch}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
