@@ -50,7 +50,8 @@ def main() -> None:
     print("| epoch | dev accuracy | test P | test R | test F1 | test accuracy |\n|---|---|---|---|---|---|", flush=True)
 
     def on_epoch_end(record, _result):
-        test = evaluate(model, test_loader, device=cpu, bf16=False, faithfulness=False)
+        with torch.random.fork_rng(devices=[]):   # iterating a DataLoader draws from the global RNG:
+            test = evaluate(model, test_loader, device=cpu, bf16=False, faithfulness=False)   # keep training's
         rows.append({"epoch": record["epoch"], "dev": record["dev"], "test": test})
         print(f"| {record['epoch']} | {record['dev']['accuracy']:.3f} | {test['precision']:.3f} | {test['recall']:.3f} "
               f"| {test['f1']:.3f} | {test['accuracy']:.3f} |", flush=True)
