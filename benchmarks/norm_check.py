@@ -1,6 +1,6 @@
 """Does the N2R objective prefer the human rationale? Predictor norms on four masks per document.
 
-    python benchmarks/norm_check.py BUNDLE [BUNDLE ...] --gold DATA_DIR --split test [--aspect 0]
+    python benchmarks/norm_check.py BUNDLE [BUNDLE ...] --gold DATA_DIR --split test
 
 For every annotated document (text), the bundle's predictor encodes four masks: the method's own
 rationale, the human rationale, a random mask with as many tokens as the method's (seeded), and
@@ -9,7 +9,8 @@ the generator) and the predictor's accuracy on each mask. If the method's ration
 norm, the generator did what N2R asks and the human rationale is simply not what this predictor
 encodes with the largest norm (the objective's optimum differs from the annotation); if the human
 rationale has the larger norm, the generator failed to find it (a search problem). Reads test
-annotations: a diagnostic, never used for model selection.
+annotations: a diagnostic, never used for model selection. Documents are read with each bundle's
+own data options (Beer aspect, truncation).
 """
 from __future__ import annotations
 
@@ -55,7 +56,6 @@ def main() -> None:
     parser.add_argument("bundles", nargs="+")
     parser.add_argument("--gold", required=True)
     parser.add_argument("--split", default="test")
-    parser.add_argument("--aspect", type=int, default=0)
     args = parser.parse_args()
 
     from n2r.bundle import load_bundle
