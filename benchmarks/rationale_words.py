@@ -23,6 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 def analyse(predictions: dict, gold: list, top: int) -> dict:
     """Counts over the gold documents that have a prediction."""
+    from n2r.metrics import f1_from
+
     selected, inside = Counter(), Counter()
     fifths_selected, fifths_gold = [0] * 5, [0] * 5
     tp = n_selected = n_gold = 0
@@ -44,8 +46,7 @@ def analyse(predictions: dict, gold: list, top: int) -> dict:
         n_gold += sum(doc.rationale)
     precision = tp / max(n_selected, 1)
     recall = tp / max(n_gold, 1)
-    return {"precision": precision, "recall": recall,
-            "f1": 2 * precision * recall / max(precision + recall, 1e-12),
+    return {"precision": precision, "recall": recall, "f1": f1_from(precision, recall),
             "words": [(w, c, inside[w] / c) for w, c in selected.most_common(top)],
             "fifths_selected": [c / max(n_selected, 1) for c in fifths_selected],
             "fifths_gold": [c / max(n_gold, 1) for c in fifths_gold]}
