@@ -43,11 +43,21 @@ def fmt(values: list[float], scale: float = 100.0) -> str:
     return f"{m * scale:.1f} ± {s * scale:.1f}"
 
 
-def gold_counts(data_cfg, cache_dir: str | None) -> tuple[list[int], list[int]]:
-    """Per test example: gold rationale units and real units (tokens, or edges for graphs)."""
+def gold_counts(data_cfg, cache_dir: str | None, model_cfg=None) -> tuple[list[int], list[int]]:
+    """Per test example: gold rationale units and real units — the units the model selects and the
+    metrics count: words, BERT word pieces (``model_cfg.encoder == "bert"``; each inherits its
+    word's bit, texts cut at the tokenizer's length), or edges for graphs."""
     import pyarrow.compute as pc
 
     from n2r.data.cache import prepare
+
+    if model_cfg is not None and model_cfg.encoder == "bert":
+        from n2r.data import prepare_data
+
+        test = prepare_data(data_cfg, model_cfg).splits["test"]
+        units = test.column("unit_mask").to_pylist()
+        bits = test.column("rationale").to_pylist()
+        return ([sum(b * u for b, u in zip(r or [], m)) for r, m in zip(bits, units)], [sum(m) for m in units])
 
     entry = prepare(data_cfg.name, data_cfg.path, data_cfg.options, cache_dir=cache_dir)
     table = entry.table("test")
@@ -168,7 +178,7 @@ def main() -> None:
         for prefix, studies in by_dataset.items():
             first = next(s for s in spec.studies if s.name in studies)
             cfg = RunConfig.from_dict(first.run)
-            gold, lengths = gold_counts(cfg.data, args.cache)
+            gold, lengths = gold_counts(cfg.data, args.cache, cfg.model)
             sections += table(prefix, studies, gold, lengths, cfg, list(spec.space))
         sections.append(f"Sweep file `{path}`: {spec.num_samples} Optuna samples per method, seeds {args.seeds}; "
                         f"wall time {time.perf_counter() - started:.0f} s on this machine.\n")

@@ -55,7 +55,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
                  on_epoch_end=report, sparsity_target=cfg.objective.sparsity_target,
                  extra_state={"config": cfg.to_dict()})
     model.load_state_dict(result.best_state)
-    summary: dict[str, Any] = {**result.summary(), "history": result.history}
+    summary: dict[str, Any] = {**result.summary(), "history": result.history, "data_variant": data.info.get("variant")}
     if data.splits.get("test"):
         summary["test"] = evaluate(model, data.loader("test", t.eval_batch_size, by_length=True), device=device, bf16=t.bf16)
     summary["wall_time_s"] = time.perf_counter() - started
