@@ -232,6 +232,20 @@ def test_collate_pads_to_the_batch_maximum_and_checks_alignment():
         collate_text([{"input_ids": [], "label": 1}])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_gru_masked_max_ignores_padding_in_every_dtype(dtype):
+    """Regression (found on an H200): cuDNN GRU states come back in fp16 under CUDA autocast, and
+    filling padding with −1e6 overflowed fp16."""
+    from n2r.models.gru import masked_max
+
+    states = torch.tensor([[[1.0, -2.0], [3.0, -5.0], [9.0, 9.0]],
+                           [[-4.0, -1.0], [70000.0, 70000.0], [70000.0, 70000.0]]]).clamp(max=60000).to(dtype)
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    h = masked_max(states, mask)
+    assert h.dtype == dtype
+    assert h.float().tolist() == [[3.0, -2.0], [-4.0, -1.0]]
+
+
 def test_bigru_equals_a_packed_bigru_at_real_positions_and_ignores_padding():
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 

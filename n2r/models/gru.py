@@ -17,6 +17,14 @@ from n2r.models.base import Generator, GeneratorOutput, Predictor
 PAD_FILL = -1e6
 
 
+def masked_max(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Max over time of ``states`` [B, T, H] at ``mask`` [B, T] positions; padding is filled with
+    ``PAD_FILL`` clamped to the dtype's range (a cuDNN GRU under CUDA autocast returns fp16 states,
+    where −1e6 overflows)."""
+    fill = max(PAD_FILL, torch.finfo(states.dtype).min)
+    return states.masked_fill(~mask.unsqueeze(-1), fill).max(dim=1).values
+
+
 def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse each sequence of ``x`` [B, T, ...] inside its own length, leaving padding at the
     end: position t < len ↦ len − 1 − t. Its own inverse."""
@@ -74,8 +82,7 @@ class GRUPredictor(Predictor):
     def forward(self, batch: TextBatch, z: torch.Tensor, z_nodes=None):
         inputs = self.embedding(batch.input_ids) * z.unsqueeze(-1).to(self.embedding.weight.dtype)
         states = self.encoder(inputs, batch.attention_mask)
-        states = states.masked_fill(~batch.attention_mask.unsqueeze(-1), PAD_FILL)
-        h = states.max(dim=1).values
+        h = masked_max(states, batch.attention_mask)
         return self.classifier(self.dropout(h)), h
 
 
