@@ -87,11 +87,12 @@ def write_report(sweep_dir: str | Path, explanations: dict[str, list] | None = N
         card = json.loads(card_path.read_text()) if card_path.is_file() else {}
         best = study.get("best") or {}
         dev, test = best.get("best_dev", {}), card.get("test", {})
+        params = {k.split(".")[-1]: round(v, 3) for k, v in best.get("params", {}).items()}
         rows.append(f"<tr><td>{html.escape(name)}</td><td>{len(study['trials'])}</td><td>{_fmt(best.get('best_score'))}</td>"
                     f"<td>{_fmt(dev.get('accuracy'))}</td><td>{_fmt(dev.get('sparsity'))}</td><td>{_fmt(dev.get('f1'))}</td>"
                     f"<td>{_fmt(test.get('accuracy'))}</td><td>{_fmt(test.get('sparsity'))}</td><td>{_fmt(test.get('f1'))}</td>"
                     f"<td>{_fmt(study.get('useful_work_share'))}</td>"
-                    f"<td>{html.escape(json.dumps({k.split('.')[-1]: round(v, 3) for k, v in best.get('params', {}).items()}))}</td></tr>")
+                    f"<td>{html.escape(json.dumps(params))}</td></tr>")
         accuracy[name] = [(t["best_dev"]["sparsity"], t["best_dev"]["accuracy"]) for t in study["trials"]
                           if t.get("best_dev") and "sparsity" in t["best_dev"]]
         f1[name] = [(t["best_dev"]["sparsity"], t["best_dev"]["f1"]) for t in study["trials"]

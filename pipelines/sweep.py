@@ -275,7 +275,8 @@ def _tuner(spec: SweepSpec, study: Study, storage: Storage, cache_dir: str | Non
 
     epochs = RunConfig.from_dict(study.run).train.epochs
     if spec.scheduler.get("type") == "asha":
-        scheduler = ASHAScheduler(time_attr="epoch", metric="score", mode="max", max_t=epochs, grace_period=spec.scheduler.get("grace_period", 1),
+        scheduler = ASHAScheduler(time_attr="epoch", metric="score", mode="max", max_t=epochs,
+                                  grace_period=spec.scheduler.get("grace_period", 1),
                                   reduction_factor=spec.scheduler.get("reduction_factor", 2))
     else:
         scheduler = FIFOScheduler()
