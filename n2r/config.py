@@ -101,6 +101,9 @@ class TrainConfig:
     ``dev_faithfulness`` adds comprehensiveness/sufficiency to every epoch's dev metrics (two
     more predictor passes, doubling the cost of evaluation; selection does not use them, and
     the test evaluation always has them).
+    ``parallel_directions`` runs each BiGRU's two directions in two threads of one intra-op
+    thread each (forward and backward pass) when training on CPU with at least two threads;
+    the arithmetic is unchanged (see :func:`n2r.models.gru.set_parallel_directions`).
     """
 
     epochs: int = 10
@@ -119,6 +122,7 @@ class TrainConfig:
     num_threads: int | None = None
     bucket_window: int = 32
     dev_faithfulness: bool = False
+    parallel_directions: bool = True
 
 
 @dataclass

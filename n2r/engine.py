@@ -330,6 +330,9 @@ def fit(model: Rationalizer, objective: Objective, train_loader: Iterable, dev_l
     device = device or resolve_device(cfg.device)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
+    from n2r.models.gru import set_parallel_directions
+
+    set_parallel_directions(model, cfg.parallel_directions and device.type == "cpu" and torch.get_num_threads() >= 2)
     model.to(device)
     optimizer = optimizer or build_optimizer(model, cfg)
     update = make_update(model, optimizer, cfg.grad_clip, grad_sync, after_step)

@@ -39,6 +39,27 @@ def test_fit_records_history_and_selects_on_dev(small_data):
     assert {"comprehensiveness", "sufficiency"} <= set(result.history[0]["dev"])
 
 
+def test_parallel_directions_follow_the_thread_count_and_train_identically(small_data):
+    """Two threads: the BiGRUs run their directions in parallel; one thread, or the option off:
+    sequentially. The training is the same run either way (same losses, dev figures, weights)."""
+    threads = torch.get_num_threads()
+    try:
+        model_par, par = run_fit(small_data, 2, num_threads=2)
+        encoders = [m for m in model_par.modules() if type(m).__name__ == "BiGRUEncoder"]
+        assert len(encoders) == 2 and all(e.parallel for e in encoders)
+        model_seq, seq = run_fit(small_data, 2, num_threads=2, parallel_directions=False)
+        assert not any(m.parallel for m in model_seq.modules() if type(m).__name__ == "BiGRUEncoder")
+        model_one, _ = run_fit(small_data, 1, num_threads=1)
+        assert not any(m.parallel for m in model_one.modules() if type(m).__name__ == "BiGRUEncoder")
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(par.history, seq.history):
+        assert a["train"]["step1/loss"] == pytest.approx(b["train"]["step1/loss"], rel=1e-5)
+        assert a["dev"]["accuracy"] == b["dev"]["accuracy"] and a["dev"]["sparsity"] == pytest.approx(b["dev"]["sparsity"])
+    for (name, p), q in zip(model_par.state_dict().items(), model_seq.state_dict().values()):
+        assert torch.allclose(p.float(), q.float(), atol=1e-5), name
+
+
 def test_checkpoint_round_trip_restores_identical_outputs(small_data, tmp_path):
     model, _ = run_fit(small_data, 1)
     save_checkpoint(tmp_path / "c.pt", model, None, {"epoch": 1})

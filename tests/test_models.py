@@ -246,6 +246,60 @@ def test_gru_masked_max_ignores_padding_in_every_dtype(dtype):
     assert h.float().tolist() == [[3.0, -2.0], [-4.0, -1.0]]
 
 
+def _bigru_grads(encoder, x, mask, weights):
+    x = x.detach().clone().requires_grad_(x.requires_grad)
+    out = encoder(x, mask)
+    (out * weights).sum().backward()
+    grads = [None if p.grad is None else p.grad.clone() for p in encoder.parameters()]
+    encoder.zero_grad(set_to_none=True)
+    return out.detach(), (None if x.grad is None else x.grad.clone()), grads
+
+
+@pytest.mark.parametrize("input_needs_grad,frozen", [(True, False), (False, False), (True, True)])
+def test_bigru_parallel_directions_give_the_same_outputs_and_exactly_the_same_gradients(input_needs_grad, frozen):
+    """The two directions in two threads (engine default on CPU with >= 2 threads): same outputs,
+    same input and parameter gradients; frozen parameters (N2R's step 2) get none."""
+    from n2r.models.gru import BiGRUEncoder, set_parallel_directions
+
+    torch.manual_seed(0)
+    encoder = BiGRUEncoder(5, 4)
+    encoder.requires_grad_(not frozen)
+    lengths = torch.tensor([6, 2, 4])
+    mask = torch.arange(6).unsqueeze(0) < lengths.unsqueeze(1)
+    x = torch.randn(3, 6, 5, requires_grad=input_needs_grad)
+    weights = torch.randn(3, 6, 8)
+    sequential = _bigru_grads(encoder, x, mask, weights)
+    assert set_parallel_directions(torch.nn.Sequential(encoder), True) == 1 and encoder.parallel
+    parallel = _bigru_grads(encoder, x, mask, weights)
+    assert torch.allclose(parallel[0], sequential[0], atol=1e-6)
+    if input_needs_grad:
+        assert torch.allclose(parallel[1], sequential[1], atol=1e-6)
+    else:
+        assert parallel[1] is None
+    for ours, ref in zip(parallel[2], sequential[2]):
+        assert (ours is None) == (ref is None) == frozen
+        if ref is not None:
+            assert torch.allclose(ours, ref, atol=1e-6)
+    with torch.no_grad():                      # evaluation: no graph, same outputs
+        assert torch.allclose(encoder(x, mask), sequential[0], atol=1e-6)
+
+
+def test_bigru_worker_threads_use_one_thread_and_leave_the_process_default_alone():
+    import threading
+
+    from n2r.models.gru import _pool
+
+    before = torch.get_num_threads()
+    pool = _pool()
+    assert [pool.submit(torch.get_num_threads).result() for _ in range(4)] == [1] * 4
+    assert torch.get_num_threads() == before
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert seen == [before]                    # threads started later inherit the caller's count
+
+
 def test_bigru_equals_a_packed_bigru_at_real_positions_and_ignores_padding():
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 

@@ -8,6 +8,10 @@ reference code runs it over padding); see :class:`BiGRUEncoder`.
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 from torch import nn
 
@@ -43,6 +47,8 @@ class BiGRUEncoder(nn.Module):
     packed CPU kernel's backward re-fills a full-size gradient per time step).
     """
 
+    parallel = False      # run the two directions concurrently (set by the engine: set_parallel_directions)
+
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
         self.forward_gru = nn.GRU(input_size, hidden_size, batch_first=True)
@@ -51,9 +57,92 @@ class BiGRUEncoder(nn.Module):
 
     def forward(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         lengths = attention_mask.sum(dim=1)
-        forward, _ = self.forward_gru(inputs)
-        backward, _ = self.backward_gru(reverse_within_length(inputs, lengths))
+        reversed_inputs = reverse_within_length(inputs, lengths)
+        if self.parallel and inputs.device.type == "cpu":
+            forward, backward = _TwoDirections.apply(self, inputs, reversed_inputs, *self._parameters_of_both())
+        else:
+            forward, _ = self.forward_gru(inputs)
+            backward, _ = self.backward_gru(reversed_inputs)
         return torch.cat([forward, reverse_within_length(backward, lengths)], dim=-1)
+
+    def _parameters_of_both(self) -> list[torch.Tensor]:
+        return [*self.forward_gru.parameters(), *self.backward_gru.parameters()]
+
+
+def set_parallel_directions(model: nn.Module, enabled: bool) -> int:
+    """Run every :class:`BiGRUEncoder` of ``model`` with its two directions in two threads of
+    one intra-op thread each, forward and backward pass (CPU only; results are identical —
+    each direction's arithmetic does not change). Returns the number of encoders switched."""
+    encoders = [m for m in model.modules() if isinstance(m, BiGRUEncoder)]
+    for encoder in encoders:
+        encoder.parallel = enabled
+    return len(encoders)
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Two threads of one intra-op thread each; re-created in a forked child (threads do not fork).
+
+    ``torch.set_num_threads`` also sets the default that threads started later inherit, so both
+    workers are started and pinned to one thread first, then the caller's count is restored."""
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        threads = torch.get_num_threads()
+        ready = threading.Barrier(3)
+
+        def one_thread() -> None:
+            torch.set_num_threads(1)
+            torch.get_num_threads()          # initialises this thread's count now, while the default is 1
+            ready.wait()
+
+        pool = ThreadPoolExecutor(2, thread_name_prefix="n2r-bigru", initializer=one_thread)
+        for _ in range(2):
+            pool.submit(lambda: None)
+        ready.wait()
+        torch.set_num_threads(threads)
+        _POOL = (os.getpid(), pool)
+    return _POOL[1]
+
+
+class _TwoDirections(torch.autograd.Function):
+    """Both GRU directions in parallel threads. Forward records each direction's graph in its
+    thread on detached inputs; backward differentiates the two graphs in the two threads and
+    returns the gradients for the inputs and for exactly the parameters that need them (N2R's
+    second step freezes the predictor)."""
+
+    @staticmethod
+    def forward(ctx, encoder, inputs, reversed_inputs, *params):
+        grads = any(ctx.needs_input_grad)      # forward runs with grad mode off; this says what backward needs
+        n = len(params) // 2
+
+        def run(gru, x, needs_x):
+            with torch.set_grad_enabled(grads):
+                x = x.detach().requires_grad_(needs_x)
+                out, _ = gru(x)
+            return x, out
+
+        jobs = [(encoder.forward_gru, inputs, ctx.needs_input_grad[1]),
+                (encoder.backward_gru, reversed_inputs, ctx.needs_input_grad[2])]
+        (x_f, out_f), (x_b, out_b) = _pool().map(lambda job: run(*job), jobs)
+        ctx.graphs = [(x_f, out_f, params[:n], ctx.needs_input_grad[1], ctx.needs_input_grad[3:3 + n]),
+                      (x_b, out_b, params[n:], ctx.needs_input_grad[2], ctx.needs_input_grad[3 + n:])]
+        return out_f.detach(), out_b.detach()
+
+    @staticmethod
+    def backward(ctx, grad_f, grad_b):
+        def differentiate(graph, grad):
+            x, out, params, needs_x, needs_params = graph
+            targets = ([x] if needs_x else []) + [p for p, need in zip(params, needs_params) if need]
+            if not targets or out.grad_fn is None:
+                return [None] * (1 + len(params))
+            found = iter(torch.autograd.grad(out, targets, grad))
+            return [next(found) if needs_x else None] + [next(found) if need else None for need in needs_params]
+
+        (gx_f, *gp_f), (gx_b, *gp_b) = _pool().map(differentiate, ctx.graphs, (grad_f, grad_b))
+        ctx.graphs = None
+        return (None, gx_f, gx_b, *gp_f, *gp_b)
 
 
 class GRUGenerator(Generator):
