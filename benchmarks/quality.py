@@ -142,6 +142,8 @@ def main() -> None:
     parser.add_argument("--cache", default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--num-samples", type=int, default=None, help="override each file's search.num_samples")
+    parser.add_argument("--objectives", nargs="+", default=None,
+                        help="only these of each file's objectives (e.g. to tabulate finished studies of a stopped run)")
     parser.add_argument("--markdown", default=None, help="write the tables (and the command) to this file")
     parser.add_argument("--json", default=None, help="write every seed's dev and test figures to this file")
     args = parser.parse_args()
@@ -158,6 +160,12 @@ def main() -> None:
         if args.num_samples:
             spec.num_samples = args.num_samples
             spec.raw.setdefault("search", {})["num_samples"] = args.num_samples
+        if args.objectives:
+            unknown = sorted(set(args.objectives) - set(spec.raw["objectives"]))
+            if unknown:
+                raise SystemExit(f"--objectives: {unknown[0]!r} is not an objective of {path} ({spec.raw['objectives']})")
+            spec.raw["objectives"] = [o for o in spec.raw["objectives"] if o in args.objectives]
+            spec.studies = [s for s in spec.studies if s.name.rsplit("-", 1)[-1] in args.objectives]
         specs.append((path, spec))
     ensure_ray()
     root = Storage.resolve(args.storage)
