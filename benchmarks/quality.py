@@ -134,6 +134,23 @@ def table(name: str, studies: dict, gold: list[int], lengths: list[int], cfg, tu
     return lines
 
 
+def dataset_tables(spec, by_dataset: dict[str, dict], cache_dir: str | None, run_of=lambda study: study.run,
+                   gold_cache: dict | None = None) -> list[str]:
+    """One :func:`table` per data set of ``spec``; ``by_dataset`` maps each study-name prefix to
+    its studies' ``{"params", "runs"}``. ``gold_cache`` keeps the test counts between calls."""
+    from n2r.config import RunConfig
+
+    gold_cache = {} if gold_cache is None else gold_cache
+    sections = []
+    for prefix, studies in by_dataset.items():
+        first = next(s for s in spec.studies if s.name in studies)
+        cfg = RunConfig.from_dict(run_of(first))
+        if prefix not in gold_cache:
+            gold_cache[prefix] = gold_counts(cfg.data, cache_dir, cfg.model)
+        sections += table(prefix, studies, *gold_cache[prefix], cfg, list(spec.space))
+    return sections
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_files", nargs="+")
@@ -148,7 +165,6 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write every seed's dev and test figures to this file")
     args = parser.parse_args()
 
-    from n2r.config import RunConfig
     from pipelines.storage import Storage
     from pipelines.sweep import SweepSpec, ensure_ray, print_summary, run_sweep, with_data_dir
 
@@ -183,11 +199,7 @@ def main() -> None:
                 by_dataset.setdefault(prefix, {})[study.name] = evaluate_study(storage, study.name, info, args.cache,
                                                                                Path(work))
         raw.update(by_dataset)
-        for prefix, studies in by_dataset.items():
-            first = next(s for s in spec.studies if s.name in studies)
-            cfg = RunConfig.from_dict(first.run)
-            gold, lengths = gold_counts(cfg.data, args.cache, cfg.model)
-            sections += table(prefix, studies, gold, lengths, cfg, list(spec.space))
+        sections += dataset_tables(spec, by_dataset, args.cache)
         sections.append(f"Sweep file `{path}`: {spec.num_samples} Optuna samples per method, seeds {args.seeds}; "
                         f"wall time {time.perf_counter() - started:.0f} s on this machine.\n")
         print("\n".join(sections[-40:]))

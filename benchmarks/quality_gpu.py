@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.quality import gold_counts, table   # noqa: E402
+from benchmarks.quality import dataset_tables   # noqa: E402
 
 
 def optuna_distributions(space: dict[str, dict]) -> dict:
@@ -73,6 +73,7 @@ class Protocol:
     def __init__(self, spec, args):
         self.spec, self.args = spec, args
         self.started = time.perf_counter()
+        self.gold_cache: dict = {}     # per data set: the test counts behind the random and human rows
         self.longest = 0.0            # wall time of the longest finished training (the estimate for the next)
         self.results: dict = {"sweep_file": spec.source, "seeds": args.seeds, "overrides": overrides(args),
                               "studies": {s.name: {"samples": [], "best": None, "seeds": []} for s in spec.studies}}
@@ -159,8 +160,6 @@ class Protocol:
         (out / "tables.md").write_text("\n".join(self.tables()))
 
     def tables(self) -> list[str]:
-        from n2r.config import RunConfig
-
         sections, by_dataset = [], {}
         for study in self.spec.studies:
             info = self.results["studies"][study.name]
@@ -170,11 +169,8 @@ class Protocol:
             prefix = study.name.rsplit("-", 2)[0]
             by_dataset.setdefault(prefix, {})[study.name] = {"params": (info["best"] or {}).get("params", {}),
                                                              "runs": runs}
-        for prefix, studies in by_dataset.items():
-            first = next(s for s in self.spec.studies if s.name in studies)
-            cfg = RunConfig.from_dict(self.run_of(first, {}, seed=None))
-            gold, lengths = self.gold(cfg)
-            sections += table(prefix, studies, gold, lengths, cfg, list(self.spec.space))
+        sections += dataset_tables(self.spec, by_dataset, None, lambda study: self.run_of(study, {}, seed=None),
+                                   self.gold_cache)
         speeds = [r["history"][-1]["examples_per_s"] for s in self.results["studies"].values()
                   for r in s["samples"] + s["seeds"]]
         sections.append(
@@ -184,11 +180,6 @@ class Protocol:
             f"time; training {min(speeds, default=0):.0f}–{max(speeds, default=0):.0f} examples/s per run; "
             f"wall time {self.elapsed():.0f} s.\n")
         return sections
-
-    def gold(self, cfg):
-        if not hasattr(self, "_gold"):
-            self._gold = gold_counts(cfg.data, None, cfg.model)
-        return self._gold
 
 
 def overrides(args) -> list[str]:
