@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import posixpath
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,7 +364,9 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
             tuner = make_tuner()
         t0 = time.perf_counter()
         grid = tuner.fit()
-        return summarize_study(grid, study_wall_time(location, time.perf_counter() - t0), spec, storage)
+        summary = summarize_study(grid, study_wall_time(location, time.perf_counter() - t0), spec, storage)
+        summary["unrecorded_trials"] = unrecorded_trials(location, grid, storage)
+        return summary
 
     for study in spec.studies:
         summary = fit(study.name, lambda: _tuner(spec, study, storage, cache_dir))
@@ -373,6 +376,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
             summary["seeds"] = [{"seed": int(t["params"]["train.seed"]), **{k: t[k] for k in (
                 "trial_id", "path", "best_score", "best_epoch", "best_dev")}} for t in seeds["trials"] if t.get("params")]
             summary["seeds"].sort(key=lambda t: t["seed"])
+            summary["unrecorded_trials"] += seeds["unrecorded_trials"]
             summary["train_time_s"] += seeds["train_time_s"]
             summary["wall_time_s"] += seeds["wall_time_s"]
             summary["useful_work_share"] = summary["train_time_s"] / max(
@@ -410,6 +414,32 @@ def _resources(spec: SweepSpec) -> dict[str, float]:
     return {"CPU": 0, "TRAIN_DRIVER": 0.01} if spec.num_workers > 1 else dict(spec.resources_per_worker)
 
 
+def epoch_records(df):
+    """A trial's results with one row per epoch, in epoch order, and how many rows were dropped.
+
+    Tune snapshots its experiment state every few seconds, not after every result: a driver that
+    dies in between leaves epochs in a trial's ``result.json`` that its restored state does not
+    know, and the resumed trial trains them again from its last recorded checkpoint. The later
+    record of an epoch (the run that continued) is kept; the earlier ones are redone work."""
+    deduplicated = df.drop_duplicates("epoch", keep="last").sort_values("epoch", kind="stable")
+    return deduplicated, len(df) - len(deduplicated)
+
+
+def unrecorded_trials(location: Storage, grid, storage: Storage) -> list[str]:
+    """Trial folders of the study at ``location`` that the (restored) experiment does not list,
+    relative to the sweep folder: trials a killed run started after Tune's last snapshot of its
+    experiment state. The search asks for their configurations again under new trials; their
+    folders are reported here, never deleted or mixed into the results."""
+    known = {posixpath.basename(str(result.path).rstrip("/")) for result in grid}
+    found = set()
+    for info in location.files():
+        parent = posixpath.dirname(info.path)
+        if info.base_name == "result.json" and posixpath.dirname(parent) == location.path:
+            if posixpath.basename(parent) not in known:
+                found.add(storage.relative(parent))
+    return sorted(found)
+
+
 def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage) -> dict[str, Any]:
     """Best trial by its best ``score`` over epochs, plus per-trial curves and the useful-work share.
     Trial folders are recorded relative to the sweep folder, so the summary stays valid when the
@@ -421,7 +451,7 @@ def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage)
             trials.append({"trial_id": result.metrics.get("trial_id") if result.metrics else None, "epochs": [],
                            "error": str(result.error) if result.error else None})
             continue
-        df = df.sort_values("epoch")
+        df, redone = epoch_records(df)
         params = {k: v for k, v in result.config.items() if "." in k}
         curves = {c: df[c].tolist() for c in ("epoch", "score", "dev_accuracy", "dev_sparsity", "dev_f1",
                                               "epoch_time_s") if c in df}
@@ -430,7 +460,8 @@ def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage)
                        "path": storage.relative(result.path),
                        "best_score": float(best_row["score"]), "best_epoch": int(best_row["epoch"]),
                        "best_dev": {c[4:]: float(best_row[c]) for c in df.columns if c.startswith("dev_")},
-                       "curves": curves, "error": str(result.error) if result.error else None})
+                       "curves": curves, "redone_epochs": redone,
+                       "error": str(result.error) if result.error else None})
     scored = [t for t in trials if t.get("best_score") is not None]
     # ties (e.g. several infeasible trials) go to the larger trial id: the same choice after a restore
     best = max(scored, key=lambda t: (t["best_score"], t["trial_id"])) if scored else None
@@ -576,6 +607,10 @@ def print_summary(summary: dict[str, Any]) -> None:
                      f"sparsity {dev.get('sparsity', float('nan')):.3f}"
                      + (f", f1 {dev['f1']:.3f}" if "f1" in dev else "") + f") at epoch {best['best_epoch']}")
         print(line)
+        redone = sum(t.get("redone_epochs", 0) for t in study["trials"])
+        if redone or study.get("unrecorded_trials"):
+            print(f"    after an interrupted run: {redone} epoch(s) trained again from the last recorded checkpoint; "
+                  f"trial folders the experiment state never recorded: {study.get('unrecorded_trials') or 'none'}")
         if study.get("seeds"):
             scores = [t["best_score"] for t in study["seeds"]]
             mean = sum(scores) / len(scores)
