@@ -151,6 +151,16 @@ def dataset_tables(spec, by_dataset: dict[str, dict], cache_dir: str | None, run
     return sections
 
 
+def only_objectives(spec, objectives: list[str], path) -> None:
+    """Keep only the studies (and the recorded ``objectives``) of ``spec`` that use one of
+    ``objectives``; an objective the file does not have is an error naming the file."""
+    unknown = sorted(set(objectives) - set(spec.raw["objectives"]))
+    if unknown:
+        raise SystemExit(f"--objectives: {unknown[0]!r} is not an objective of {path} ({spec.raw['objectives']})")
+    spec.raw["objectives"] = [o for o in spec.raw["objectives"] if o in objectives]
+    spec.studies = [s for s in spec.studies if s.run["objective"]["name"] in objectives]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_files", nargs="+")
@@ -177,11 +187,7 @@ def main() -> None:
             spec.num_samples = args.num_samples
             spec.raw.setdefault("search", {})["num_samples"] = args.num_samples
         if args.objectives:
-            unknown = sorted(set(args.objectives) - set(spec.raw["objectives"]))
-            if unknown:
-                raise SystemExit(f"--objectives: {unknown[0]!r} is not an objective of {path} ({spec.raw['objectives']})")
-            spec.raw["objectives"] = [o for o in spec.raw["objectives"] if o in args.objectives]
-            spec.studies = [s for s in spec.studies if s.name.rsplit("-", 1)[-1] in args.objectives]
+            only_objectives(spec, args.objectives, path)
         specs.append((path, spec))
     ensure_ray()
     root = Storage.resolve(args.storage)

@@ -21,6 +21,7 @@ from torch import nn
 from n2r.config import TrainConfig
 from n2r.metrics import RationaleCounts, accuracy, auroc, comprehensiveness, sufficiency
 from n2r.models.base import Rationalizer
+from n2r.models.gru import set_parallel_directions
 from n2r.objectives import Objective, batch_labels
 
 CHECKPOINT_FORMAT = "n2r-checkpoint/1"
@@ -330,8 +331,6 @@ def fit(model: Rationalizer, objective: Objective, train_loader: Iterable, dev_l
     device = device or resolve_device(cfg.device)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    from n2r.models.gru import set_parallel_directions
-
     set_parallel_directions(model, cfg.parallel_directions and device.type == "cpu" and torch.get_num_threads() >= 2)
     model.to(device)
     optimizer = optimizer or build_optimizer(model, cfg)

@@ -164,3 +164,14 @@ def test_quality_gpu_starts_a_training_only_when_it_is_expected_to_end_in_time()
     assert protocol.fits()
     protocol.started -= 10.0                         # 40 s in: 40 + 63 = 103 > 100
     assert not protocol.fits()
+
+
+def test_objectives_option_keeps_only_the_named_methods(quality):
+    from pipelines.sweep import SweepSpec
+
+    spec = SweepSpec.from_yaml(ROOT / "tune_spaces" / "quality" / "movies.yaml")
+    quality.only_objectives(spec, ["rnp+n2r", "rnp"], "movies.yaml")
+    assert [s.name for s in spec.studies] == ["movies-gru-rnp", "movies-gru-rnp+n2r"]
+    assert spec.raw["objectives"] == ["rnp", "rnp+n2r"]
+    with pytest.raises(SystemExit, match="'mmi' is not an objective of movies.yaml"):
+        quality.only_objectives(spec, ["mmi"], "movies.yaml")
