@@ -58,9 +58,10 @@ def _pad_list_column(column: pa.ChunkedArray | pa.Array, width: int, fill: int, 
     return out
 
 
-def collate_text_table(table: pa.Table, pad_id: int = 0) -> TextBatch:
+def collate_text_table(table: pa.Table, pad_id: int = 0, pad_to: int | None = None) -> TextBatch:
     """Tokenized Arrow rows (``input_ids``, ``label``, optional ``rationale``/``unit_mask``) →
-    a :class:`TextBatch` padded to the batch's longest input."""
+    a :class:`TextBatch` padded to the batch's longest input, or to ``pad_to`` (an input longer
+    than ``pad_to`` is an error: readers cut inputs, nothing is cut here)."""
     if table.num_rows == 0:
         raise ValueError("collate_text: empty batch")
     ids_column = table.column("input_ids")
@@ -68,6 +69,11 @@ def collate_text_table(table: pa.Table, pad_id: int = 0) -> TextBatch:
     if lengths.min() == 0:
         raise ValueError("collate_text: an example has no tokens")
     width = int(lengths.max())
+    if pad_to is not None:
+        if width > pad_to:
+            bad = int(np.argmax(lengths))
+            raise ValueError(f"collate_text: example {bad} has {width} ids, more than train.pad_to = {pad_to}")
+        width = pad_to
     ids = _pad_list_column(ids_column, width, pad_id, torch.long)
     attention = torch.arange(width).unsqueeze(0) < torch.from_numpy(lengths.astype(np.int64)).unsqueeze(1)
     units = attention
@@ -94,22 +100,23 @@ def examples_table(examples: Sequence[Mapping[str, Any]]) -> pa.Table:
                      "rationale": lists("rationale"), "unit_mask": lists("unit_mask")})
 
 
-def collate_text(examples: Sequence[Mapping[str, Any]], pad_id: int = 0) -> TextBatch:
+def collate_text(examples: Sequence[Mapping[str, Any]], pad_id: int = 0, pad_to: int | None = None) -> TextBatch:
     """Per-example dicts → :class:`TextBatch`, through the same vectorized path as Arrow batches."""
     if not examples:
         raise ValueError("collate_text: empty batch")
-    return collate_text_table(examples_table(examples), pad_id)
+    return collate_text_table(examples_table(examples), pad_id, pad_to)
 
 
 class TableCollate:
     """``collate_fn`` for a DataLoader over row indices of a tokenized Arrow table."""
 
-    def __init__(self, table: pa.Table, pad_id: int = 0):
+    def __init__(self, table: pa.Table, pad_id: int = 0, pad_to: int | None = None):
         self.table = table
         self.pad_id = pad_id
+        self.pad_to = pad_to
 
     def __call__(self, indices: Sequence[int]) -> TextBatch:
-        return collate_text_table(self.table.take(pa.array(indices, type=pa.int64())), self.pad_id)
+        return collate_text_table(self.table.take(pa.array(indices, type=pa.int64())), self.pad_id, self.pad_to)
 
 
 class BucketBatchSampler(torch.utils.data.Sampler):

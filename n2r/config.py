@@ -43,6 +43,9 @@ class ModelConfig:
     GloVe-format text file. ``checkpoint`` (BERT) is a local folder or a hub name; ``None``
     means the packaged all-MiniLM-L6-v2. ``degree_bins`` (GCN) appends a differentiable
     encoding of each node's weighted degree to its features (see :mod:`n2r.models.gcn`).
+    ``gru_reads_padding`` (GRU) runs each BiGRU's backward direction in from the end of the
+    padded batch, as ``nn.GRU`` over a padded tensor does (the reference code); by default it
+    starts at each sequence's last real token.
     ``init_selection`` sets the generator head's initial bias so each unit starts selected with
     that probability ("start dense, then prune"); ``None`` keeps PyTorch's default init (≈ 0.5).
     ``eval_selection`` is the deterministic rule used outside training (see
@@ -65,6 +68,7 @@ class ModelConfig:
     shared_encoder: bool = False
     tau: float = 1.0
     init_selection: float | None = None
+    gru_reads_padding: bool = False
     eval_selection: Literal["argmax", "sample", "topk"] = "argmax"
     eval_share: float | None = None
 
@@ -76,6 +80,8 @@ class ObjectiveConfig:
     ``sparsity_target`` is *s*, ``lambda_sparsity`` λs, ``lambda_continuity`` λc,
     ``lambda_norm`` λn. ``ce_weight`` scales the predictor's cross-entropy in step 1;
     ``None`` takes the objective's default (0.9 for ``n2r``, as in the reference code; 1.0 else).
+    ``padding_in_penalties`` computes Ω_s and Ω_c as the reference code does, over every
+    position of the padded batch (reference-compatible mode; see :mod:`n2r.objectives`).
     """
 
     name: Literal["rnp", "n2r", "rnp+n2r"] = "n2r"
@@ -86,6 +92,7 @@ class ObjectiveConfig:
     norm_form: Literal["log", "plain"] = "log"
     norm_eps: float = 1e-6
     ce_weight: float | None = None
+    padding_in_penalties: bool = False
 
 
 @dataclass
@@ -97,7 +104,9 @@ class TrainConfig:
     ``sparsity_tolerance`` an epoch whose dev sparsity misses the objective's target by more
     than that is ranked below every feasible one. Test metrics are never used for selection.
     ``bucket_window`` groups text training batches by length within windows of that many
-    batches (0 or 1: off), so dynamic padding pads little.
+    batches (0 or 1: off), so dynamic padding pads little. ``pad_to`` pads every text batch
+    (training and evaluation) to that fixed length instead of its own longest input (the
+    reference code pads to 256); inputs are never longer (readers cut them).
     ``dev_faithfulness`` adds comprehensiveness/sufficiency to every epoch's dev metrics (two
     more predictor passes, doubling the cost of evaluation; selection does not use them, and
     the test evaluation always has them).
@@ -121,6 +130,7 @@ class TrainConfig:
     check_every: int = 20
     num_threads: int | None = None
     bucket_window: int = 32
+    pad_to: int | None = None
     dev_faithfulness: bool = False
     parallel_directions: bool = True
 
@@ -230,6 +240,7 @@ def _range_checks(cfg: RunConfig):
     yield "model.dropout", 0.0 <= m.dropout < 1.0, "must lie in [0, 1)"
     yield "model.eval_share", m.eval_share is None or 0.0 < m.eval_share <= 1.0, "must lie in (0, 1]"
     yield "train.bucket_window", cfg.train.bucket_window >= 0, "must be >= 0 (0: no length bucketing)"
+    yield "train.pad_to", t.pad_to is None or t.pad_to >= 1, "must be >= 1 (or null: pad to the batch's longest)"
     yield "model.hidden_size", m.hidden_size > 0, "must be > 0"
     yield "model.degree_bins", m.degree_bins >= 0, "must be >= 0"
     yield "train.epochs", t.epochs >= 1, "must be >= 1"

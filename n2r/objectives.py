@@ -10,7 +10,8 @@ representation ``h = Enc(Z)`` and class logits.
 
 The reference code computes Ω_s and Ω_c over all positions, padding included; here padding
 never counts as selected nor as a neighbour, so a batch's loss does not depend on how much it
-was padded.
+was padded. ``objective.padding_in_penalties: true`` restores the reference's form (see
+:func:`padded_sparsity_loss` and :func:`padded_continuity_loss`).
 
 Each objective's :meth:`Objective.train_step` performs the full update for one batch through
 an ``update(loss)`` callback supplied by the engine (zero grads, backward, gradient sync,
@@ -48,6 +49,20 @@ def continuity_loss(z: torch.Tensor, unit_mask: torch.Tensor) -> torch.Tensor:
     m = unit_mask.to(z.dtype)
     pairs = m[..., 1:] * m[..., :-1]
     return ((z[..., 1:] - z[..., :-1]).abs() * pairs).sum() / pairs.sum().clamp_min(1.0)
+
+
+def padded_sparsity_loss(z_all: torch.Tensor, unit_mask: torch.Tensor, target: float) -> torch.Tensor:
+    """The reference's Ω_s = |Σ z / Σ m − s|: the numerator sums the sample at *every* position of
+    the padded batch (a selected padding position counts), the denominator counts real units."""
+    return (z_all.sum() / unit_mask.to(z_all.dtype).sum().clamp_min(1.0) - target).abs()
+
+
+def padded_continuity_loss(z_all: torch.Tensor) -> torch.Tensor:
+    """The reference's Ω_c = mean |z_t − z_{t−1}| over all B × (T − 1) adjacent positions of the
+    padded batch, padding included (so its weight shrinks as padding grows)."""
+    if z_all.dim() < 2 or z_all.shape[-1] < 2:
+        return z_all.sum() * 0.0
+    return (z_all[..., 1:] - z_all[..., :-1]).abs().mean()
 
 
 def norm_loss(h: torch.Tensor, form: str = "log", eps: float = 1e-6) -> torch.Tensor:
@@ -90,10 +105,19 @@ class Objective:
     def regularizer(self, model: Rationalizer, out: RationaleOutput) -> dict[str, torch.Tensor]:
         """λs·Ω_s (+ node sparsity for graphs that select nodes) and λc·Ω_c (sequences only)."""
         c = self.cfg
-        sparsity = sparsity_loss(out.z, out.unit_mask, c.sparsity_target)
+        padded = c.padding_in_penalties and out.z_all is not None
+        if padded:
+            sparsity = padded_sparsity_loss(out.z_all, out.unit_mask, c.sparsity_target)
+        else:
+            sparsity = sparsity_loss(out.z, out.unit_mask, c.sparsity_target)
         if out.z_nodes is not None:
             sparsity = sparsity + sparsity_loss(out.z_nodes, out.node_mask, c.sparsity_target)
-        continuity = continuity_loss(out.z, out.unit_mask) if model.sequential else out.z.sum() * 0.0
+        if not model.sequential:
+            continuity = out.z.sum() * 0.0
+        elif padded:
+            continuity = padded_continuity_loss(out.z_all)
+        else:
+            continuity = continuity_loss(out.z, out.unit_mask)
         return {"sparsity": sparsity, "continuity": continuity,
                 "omega": c.lambda_sparsity * sparsity + c.lambda_continuity * continuity}
 

@@ -34,8 +34,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
     device = resolve_device(t.device)
     pin = device.type == "cuda"
     train_loader = data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin,
-                               bucket_window=t.bucket_window)
-    dev_loader = data.loader("dev", t.eval_batch_size, pin_memory=pin, by_length=True)
+                               bucket_window=t.bucket_window, pad_to=t.pad_to)
+    dev_loader = data.loader("dev", t.eval_batch_size, pin_memory=pin, by_length=True, pad_to=t.pad_to)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
     model.load_state_dict(result.best_state)
     summary: dict[str, Any] = {**result.summary(), "history": result.history, "data_variant": data.info.get("variant")}
     if data.splits.get("test"):
-        summary["test"] = evaluate(model, data.loader("test", t.eval_batch_size, by_length=True), device=device, bf16=t.bf16)
+        summary["test"] = evaluate(model, data.loader("test", t.eval_batch_size, by_length=True, pad_to=t.pad_to),
+                                   device=device, bf16=t.bf16)
     summary["wall_time_s"] = time.perf_counter() - started
     if out is not None:
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))

@@ -51,18 +51,21 @@ class TextCollate(ArrowBatchCollateFn):
     order as a list, which :func:`iter_epoch` flattens.
     """
 
-    def __init__(self, pad_id: int = 0, bucket_batch_size: int | None = None, seed: int = 0):
+    def __init__(self, pad_id: int = 0, bucket_batch_size: int | None = None, seed: int = 0,
+                 pad_to: int | None = None):
         self.pad_id = pad_id
         self.bucket_batch_size = bucket_batch_size
         self.rng = random.Random(seed)
+        self.pad_to = pad_to
 
     def __call__(self, batch: pa.Table):
         if not self.bucket_batch_size:
-            return collate_text_table(batch, self.pad_id)
+            return collate_text_table(batch, self.pad_id, self.pad_to)
         order = pc.sort_indices(pc.list_value_length(batch.column("input_ids")))
         batch = batch.take(order)
         size = self.bucket_batch_size
-        chunks = [collate_text_table(batch.slice(i, size), self.pad_id) for i in range(0, batch.num_rows, size)]
+        chunks = [collate_text_table(batch.slice(i, size), self.pad_id, self.pad_to)
+                  for i in range(0, batch.num_rows, size)]
         self.rng.shuffle(chunks)
         return chunks
 
@@ -124,21 +127,22 @@ def _tokenized(ds: ray.data.Dataset, tokenizer) -> ray.data.Dataset:
 
 def iter_epoch(shard, kind: str, batch_size: int, *, pad_id: int = 0, epoch: int = 1, seed: int = 0,
                shuffle: bool = True, bucket_window: int | None = None, prefetch_batches: int = 1,
-               pin_memory: bool = False) -> Iterator[Any]:
+               pin_memory: bool = False, pad_to: int | None = None) -> Iterator[Any]:
     """Batches of one epoch from a ``DataIterator`` (a worker's shard) or a ``Dataset``.
 
     Shuffling is a local shuffle seeded by ``(seed, epoch)``; ``bucket_window`` (text) groups
     that many batches, sorts them by length and pads each to its own maximum. ``pin_memory``
-    (CUDA workers) page-locks each batch so its copy to the GPU can be asynchronous.
+    (CUDA workers) page-locks each batch so its copy to the GPU can be asynchronous. ``pad_to``
+    (text) pads every batch to that length (``train.pad_to``).
     """
     iterator = shard.iterator() if isinstance(shard, ray.data.Dataset) else shard
     epoch_seed = seed * 100_003 + epoch
     if kind == GRAPH:
         collate, rows = GraphCollate(), batch_size
     elif bucket_window and bucket_window > 1:
-        collate, rows = TextCollate(pad_id, batch_size, epoch_seed), batch_size * bucket_window
+        collate, rows = TextCollate(pad_id, batch_size, epoch_seed, pad_to), batch_size * bucket_window
     else:
-        collate, rows = TextCollate(pad_id), batch_size
+        collate, rows = TextCollate(pad_id, pad_to=pad_to), batch_size
     batches = iterator.iter_torch_batches(
         batch_size=rows, collate_fn=collate, prefetch_batches=prefetch_batches,
         local_shuffle_buffer_size=max(rows * 4, 256) if shuffle else None,

@@ -89,7 +89,7 @@ def export_checkpoint(checkpoint: Path, out: Path, cache_dir: str | None = None,
     device = resolve_device("cpu")
     test = {}
     if data.splits.get("test") is not None and len(data.splits["test"]):
-        test = evaluate(model, data.loader("test", cfg.train.eval_batch_size, by_length=True), device=device, bf16=False)
+        test = evaluate(model, data.loader("test", cfg.train.eval_batch_size, by_length=True, pad_to=cfg.train.pad_to), device=device, bf16=False)
     best = payload["best"]
     metrics = {**(extra or {}), "data_variant": data.info.get("variant"), "best_epoch": best["epoch"],
                "dev": best["dev"], "test": test, "achieved_sparsity": {"dev": best["dev"].get("sparsity"),

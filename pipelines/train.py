@@ -58,10 +58,11 @@ class EpochBatches:
     """A Ray Data shard as an epoch-aware iterable for :func:`n2r.engine.fit`."""
 
     def __init__(self, shard, kind: str, batch_size: int, pad_id: int, seed: int, shuffle: bool,
-                 bucket_window: int | None = None, pin_memory: bool = False):
+                 bucket_window: int | None = None, pin_memory: bool = False, pad_to: int | None = None):
         self.shard, self.kind, self.batch_size, self.pad_id = shard, kind, batch_size, pad_id
         self.seed, self.shuffle, self.bucket_window, self.epoch = seed, shuffle, bucket_window, 1
         self.pin_memory = pin_memory
+        self.pad_to = pad_to
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -71,7 +72,7 @@ class EpochBatches:
 
         return iter_epoch(self.shard, self.kind, self.batch_size, pad_id=self.pad_id, epoch=self.epoch,
                           seed=self.seed, shuffle=self.shuffle, bucket_window=self.bucket_window,
-                          pin_memory=self.pin_memory)
+                          pin_memory=self.pin_memory, pad_to=self.pad_to)
 
 
 class TrainSession:
@@ -89,9 +90,9 @@ class TrainSession:
         kind, pad_id = self.config["kind"], self.config.get("pad_id", 0)
         t = cfg.train
         train = EpochBatches(self.ray_train.get_dataset_shard("train"), kind, t.batch_size, pad_id, t.seed, True,
-                             t.bucket_window, pin_memory)
+                             t.bucket_window, pin_memory, t.pad_to)
         dev = EpochBatches(self.ray_train.get_dataset_shard("dev"), kind, t.eval_batch_size, pad_id, t.seed, False,
-                           pin_memory=pin_memory)
+                           pin_memory=pin_memory, pad_to=t.pad_to)
         return train, dev, self.config["model_inputs"]
 
     def restored_checkpoint(self, into: Path) -> bool:
@@ -119,8 +120,9 @@ class TuneSession:
         data = local_data(cfg, self.config.get("cache_dir"))
         t = cfg.train
         return (data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin_memory,
-                            bucket_window=t.bucket_window),
-                data.loader("dev", t.eval_batch_size, pin_memory=pin_memory, by_length=True), data.model_inputs())
+                            bucket_window=t.bucket_window, pad_to=t.pad_to),
+                data.loader("dev", t.eval_batch_size, pin_memory=pin_memory, by_length=True, pad_to=t.pad_to),
+                data.model_inputs())
 
     def restored_checkpoint(self, into: Path) -> bool:
         return _restore(self.tune.get_checkpoint(), into)

@@ -110,14 +110,14 @@ class PreparedData:
         return "rationale" in rows.column_names and rows.column("rationale").null_count == 0
 
     def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, pin_memory: bool = False,
-               bucket_window: int = 0, by_length: bool = False):
+               bucket_window: int = 0, by_length: bool = False, pad_to: int | None = None):
         """A PyTorch loader: PyG batches for graphs; dynamically padded :class:`TextBatch` for text.
         ``bucket_window`` (text, with ``shuffle``) batches similar lengths together
         (:class:`~n2r.batch.BucketBatchSampler`). ``by_length`` (text, without ``shuffle``; for
         evaluation, whose sums do not depend on order) batches the split sorted by length, so
         each batch pads to little more than its own examples. ``pin_memory`` (for CUDA training)
         returns page-locked batches, so the host-to-device copy can run asynchronously
-        (``non_blocking``)."""
+        (``non_blocking``). ``pad_to`` (text) pads every batch to that length."""
         rows = self.splits[split]
         generator = torch.Generator().manual_seed(seed) if shuffle else None
         if self.kind == GRAPH:
@@ -126,7 +126,7 @@ class PreparedData:
             return GraphLoader(rows, batch_size=batch_size, shuffle=shuffle, generator=generator, pin_memory=pin_memory)
         from n2r.batch import BucketBatchSampler, TableCollate
 
-        collate = TableCollate(rows, self.pad_id)
+        collate = TableCollate(rows, self.pad_id, pad_to)
         if shuffle and bucket_window > 1:
             lengths = pc.list_value_length(rows.column("input_ids")).to_numpy()
             return torch.utils.data.DataLoader(range(rows.num_rows), collate_fn=collate, pin_memory=pin_memory,

@@ -58,8 +58,10 @@ def label_from_score(score: float, low: float = 0.4, high: float = 0.6) -> int |
 
 
 def balance(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
-    """Class-balance by seeded downsampling of every class to the smallest class's size
-    (input order is kept)."""
+    """Class-balance by seeded downsampling of every larger class to the smallest class's size
+    (input order is kept). Classes are visited in label order and a class already at that size is
+    kept whole without a draw, so for two classes the kept rows are those of the N2R reference
+    loader (``random.seed(seed)``, then ``random.sample`` of the larger class)."""
     by_label: dict[int, list[int]] = {}
     for i, row in enumerate(rows):
         by_label.setdefault(row["label"], []).append(i)
@@ -69,7 +71,8 @@ def balance(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     kept: list[int] = []
     for label in sorted(by_label):
-        kept += rng.sample(by_label[label], n)
+        members = by_label[label]
+        kept += rng.sample(members, n) if len(members) > n else members
     return [rows[i] for i in sorted(kept)]
 
 

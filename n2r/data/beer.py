@@ -14,7 +14,8 @@ Variants:
 - ``beer``: official train file → train, heldout → dev, annotations → test.
 - ``beer-heldout-split``: the official train files are not always available; the heldout file
   is split (seed 0, stratified by label) into 80 % training pool (then balanced) and 20 % dev;
-  test = annotations. Numbers on it are labelled ``beer-heldout-split``.
+  test = annotations. Numbers on it are labelled ``beer-heldout-split``. Option
+  ``split: file_order`` takes the first 80 % of the labelled reviews in file order instead.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ ASPECTS = {0: "appearance", 1: "aroma", 2: "palate"}
 BALANCE_SEED = 20226666
 HELDOUT_TRAIN_SHARE = 0.8
 HELDOUT_SPLIT_SEED = 0
+HELDOUT_SPLITS = ("stratified", "file_order")
 
 
 def _open_text(path: Path):
@@ -113,14 +115,23 @@ def read_beer(path: str | Path, aspect: int = 0, max_tokens: int = 256, balance_
 
 
 def read_beer_heldout_split(path: str | Path, aspect: int = 0, max_tokens: int = 256,
-                            balance_train: bool = True) -> ReadResult:
+                            balance_train: bool = True, split: str = "stratified") -> ReadResult:
+    """``split``: ``stratified`` (seeded, by label) or ``file_order`` (the first ⌊80 %⌋ of the
+    labelled reviews in file order are the training pool, the rest dev — the data the parity runs
+    fed the reference code: 3,308 balanced training and 1,747 dev reviews for aspect 0)."""
     root = Path(path)
     _check_aspect(aspect)
+    if split not in HELDOUT_SPLITS:
+        raise ValueError(f"data.options.split: {split!r} is not one of {list(HELDOUT_SPLITS)}")
     skipped: Counter = Counter()
-    heldout = read_review_file(_find(root, f"reviews.aspect{aspect}.heldout.txt"), aspect, "heldout",
-                               max_tokens, skipped)
-    train, dev = split_rows(heldout, [HELDOUT_TRAIN_SHARE, 1 - HELDOUT_TRAIN_SHARE], HELDOUT_SPLIT_SEED,
-                            label_of=lambda r: r["label"])
+    source = _find(root, f"reviews.aspect{aspect}.heldout.txt")
+    heldout = read_review_file(source, aspect, "heldout", max_tokens, skipped)
+    if split == "file_order":
+        cut = int(HELDOUT_TRAIN_SHARE * len(heldout))
+        train, dev = heldout[:cut], heldout[cut:]
+    else:
+        train, dev = split_rows(heldout, [HELDOUT_TRAIN_SHARE, 1 - HELDOUT_TRAIN_SHARE], HELDOUT_SPLIT_SEED,
+                                label_of=lambda r: r["label"])
     train = [{**r, "split": "train"} for r in train]
     dev = [{**r, "split": "dev"} for r in dev]
     if balance_train:
@@ -130,7 +141,9 @@ def read_beer_heldout_split(path: str | Path, aspect: int = 0, max_tokens: int =
     test = read_annotations(require_file(root / "annotations.json", "beer"), aspect, max_tokens, skipped)
     return ReadResult({"train": train, "dev": dev, "test": test},
                       variant=f"beer-heldout-split-aspect{aspect}", skipped=skipped,
-                      info={"heldout_train_share": HELDOUT_TRAIN_SHARE, "split_seed": HELDOUT_SPLIT_SEED})
+                      info={"heldout_train_share": HELDOUT_TRAIN_SHARE, "split": split,
+                            **({"split_seed": HELDOUT_SPLIT_SEED} if split == "stratified" else {})})
+
 
 
 def _check_aspect(aspect: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from n2r.models.selection import select_units
+from n2r.models.selection import gumbel_straight_through, select_units
 
 
 @dataclass
@@ -38,6 +38,7 @@ class RationaleOutput:
     generator_logits: torch.Tensor
     z_nodes: torch.Tensor | None = None
     node_mask: torch.Tensor | None = None
+    z_all: torch.Tensor | None = None     # training only: the sample at every position, padding included
 
 
 class Generator(nn.Module):
@@ -89,24 +90,31 @@ class Rationalizer(nn.Module):
         self.eval_share = eval_share
         self.sequential = sequential
 
-    def select(self, batch: Any) -> tuple[GeneratorOutput, torch.Tensor, torch.Tensor | None]:
+    def select(self, batch: Any) -> tuple[GeneratorOutput, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``(generator output, z, z_nodes, z_all)``: ``z_all`` is the training sample at every
+        position (padding included) before non-units are zeroed; ``None`` outside training."""
         gen = self.generator(batch)
         kwargs = dict(training=self.training, tau=self.tau, eval_selection=self.eval_selection,
                       eval_share=self.eval_share)
-        z = select_units(gen.logits, gen.unit_mask, group=gen.unit_group, **kwargs)
+        z_all = None
+        if self.training:
+            z_all = gumbel_straight_through(gen.logits, self.tau)
+            z = z_all * gen.unit_mask.to(z_all.dtype)
+        else:
+            z = select_units(gen.logits, gen.unit_mask, group=gen.unit_group, **kwargs)
         z_nodes = None
         if gen.node_logits is not None:
             z_nodes = select_units(gen.node_logits, gen.node_mask, group=gen.node_group, **kwargs)
-        return gen, z, z_nodes
+        return gen, z, z_nodes, z_all
 
     def forward(self, batch: Any, detach_mask: bool = False) -> RationaleOutput:
         """Select, then predict. ``detach_mask`` stops the predictor's loss reaching the generator."""
-        gen, z, z_nodes = self.select(batch)
+        gen, z, z_nodes, z_all = self.select(batch)
         z_in = z.detach() if detach_mask else z
         zn_in = None if z_nodes is None else (z_nodes.detach() if detach_mask else z_nodes)
         logits, h = self.predictor(batch, z_in, zn_in)
-        return RationaleOutput(z=z, unit_mask=gen.unit_mask, logits=logits, h=h,
-                               generator_logits=gen.logits, z_nodes=z_nodes, node_mask=gen.node_mask)
+        return RationaleOutput(z=z, unit_mask=gen.unit_mask, logits=logits, h=h, generator_logits=gen.logits,
+                               z_nodes=z_nodes, node_mask=gen.node_mask, z_all=z_all)
 
     def predict(self, batch: Any, z: torch.Tensor,
                 z_nodes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

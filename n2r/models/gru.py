@@ -4,7 +4,8 @@ Generator: embedding → 1-layer BiGRU (``hidden_size`` per direction) → Layer
 Linear(2·hidden → 2) per token. Predictor: its own BiGRU over ``embedding · z``; outputs at
 padding are set to −1e6 and max-pooled over time into ``h`` ∈ R^{2·hidden}; then dropout and a
 linear classifier. The backward direction starts at each sequence's last real token (the
-reference code runs it over padding); see :class:`BiGRUEncoder`.
+reference code runs it over padding; ``model.gru_reads_padding: true`` does the same); see
+:class:`BiGRUEncoder`.
 """
 from __future__ import annotations
 
@@ -45,18 +46,27 @@ class BiGRUEncoder(nn.Module):
     tokens, the backward one reads each sequence reversed within its length. Outputs at real
     positions equal a packed-sequence BiGRU's exactly, at a cost linear in the batch (the
     packed CPU kernel's backward re-fills a full-size gradient per time step).
+
+    With ``reads_padding`` the backward direction reads the whole padded row from its end, as a
+    bidirectional ``nn.GRU`` over a padded tensor does (the reference code): its state at the
+    last real token is then whatever the padding (zero inputs) left, and depends on how far the
+    batch was padded.
     """
 
     parallel = False      # run the two directions concurrently (set by the engine: set_parallel_directions)
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, reads_padding: bool = False):
         super().__init__()
         self.forward_gru = nn.GRU(input_size, hidden_size, batch_first=True)
         self.backward_gru = nn.GRU(input_size, hidden_size, batch_first=True)
         self.output_size = 2 * hidden_size
+        self.reads_padding = reads_padding
 
     def forward(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        lengths = attention_mask.sum(dim=1)
+        if self.reads_padding:
+            lengths = torch.full((inputs.shape[0],), inputs.shape[1], dtype=torch.long, device=inputs.device)
+        else:
+            lengths = attention_mask.sum(dim=1)
         reversed_inputs = reverse_within_length(inputs, lengths)
         if self.parallel and inputs.device.type == "cpu":
             forward, backward = _TwoDirections.apply(self, inputs, reversed_inputs, *self._parameters_of_both())
@@ -178,8 +188,9 @@ class GRUPredictor(Predictor):
 def build_gru(cfg, *, embedding_matrix: torch.Tensor):
     """Generator and predictor over one frozen embedding table (frozen, so sharing is free)."""
     embedding = nn.Embedding.from_pretrained(embedding_matrix.float(), freeze=True, padding_idx=0)
-    gen_encoder = BiGRUEncoder(embedding.embedding_dim, cfg.hidden_size)
-    pred_encoder = gen_encoder if cfg.shared_encoder else BiGRUEncoder(embedding.embedding_dim, cfg.hidden_size)
+    gen_encoder = BiGRUEncoder(embedding.embedding_dim, cfg.hidden_size, cfg.gru_reads_padding)
+    pred_encoder = gen_encoder if cfg.shared_encoder else BiGRUEncoder(embedding.embedding_dim, cfg.hidden_size,
+                                                                       cfg.gru_reads_padding)
     generator = GRUGenerator(embedding, gen_encoder, cfg.dropout)
     predictor = GRUPredictor(embedding, pred_encoder, cfg.num_classes, cfg.dropout)
     return generator, predictor

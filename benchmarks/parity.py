@@ -1,0 +1,393 @@
+"""Parity harness: the project's engine in reference-compatible mode beside the authors' code.
+
+    python benchmarks/parity.py --reference DIR --data-dir ../shared/data/beer --steps 200
+    python benchmarks/parity.py --reference DIR --tiny            # the fixed case of the parity test
+
+``DIR`` holds the authors' repository (jugechengzi/Rationalization-N2R, MIT), fetched into a folder
+git ignores (``.reference/``); its modules are imported from there, never copied. Both sides start
+from identical weights (the project's initial weights copied into the reference's model), see the
+same batches (the Beer data of ``beer-heldout-split`` with ``split: file_order``, padded to 256, in
+one seeded order) and draw identical dropout and Gumbel noise (the global RNG is reseeded before
+each batch on both sides; they draw in the same order and shapes). The project's side runs
+:func:`n2r.reference.reference_compatible` of the published Beer configuration; ``--set
+FIELD=VALUE`` flips single fields (e.g. ``--set objective.padding_in_penalties=false``) to see
+what a difference does to the losses.
+
+Printed per batch and update (``step1``: CE + Ω; ``step2``: Ω + norm with the predictor frozen):
+CE, Ω_s, Ω_c, the norm term, gradient norms of the generator and predictor, selected tokens, and
+the largest parameter difference after the update; then the first update where any of them differs
+by more than ``--tolerance`` (relative). The reference's training functions do their own backward
+and step, so its loss terms are recomputed from its recorded forward outputs with its own
+``metric`` functions, and its gradient norms are read by a thin optimizer proxy at ``step()``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import json
+import math
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from n2r.batch import TextBatch, collate_text  # noqa: E402
+from n2r.config import RunConfig  # noqa: E402
+from n2r.engine import make_update  # noqa: E402
+from n2r.models import build_rationalizer  # noqa: E402
+from n2r.models.gru import set_parallel_directions  # noqa: E402
+from n2r.objectives import build_objective  # noqa: E402
+from n2r.reference import reference_compatible  # noqa: E402
+
+TERMS = ("ce", "sparsity", "continuity", "norm", "grad_generator", "grad_predictor", "selected", "param_diff")
+REFERENCE_FUNCTIONS = {"n2r": "train_pred_mochang_withoutacc", "rnp+n2r": "train_pred_mochang"}
+
+# The published Beer-Appearance set-up (README of the reference repository).
+BEER = {"data": {"name": "beer-heldout-split", "options": {"aspect": 0, "split": "file_order"}},
+        "model": {"encoder": "gru", "hidden_size": 100, "dropout": 0.2},
+        "objective": {"name": "n2r", "sparsity_target": 0.125, "lambda_sparsity": 11.0,
+                      "lambda_continuity": 12.0, "lambda_norm": 1.0},
+        "train": {"batch_size": 128, "lr": 1e-4, "bf16": False, "seed": 1}}
+
+
+# --------------------------------------------------------------------------- the fixed tiny case
+TINY_IDS = [[5, 3, 9, 1, 7, 2, 8, 4, 6, 3, 5, 10], [7, 7, 2, 9, 1, 4],
+            [3, 8, 8, 6, 2, 5, 9, 10, 4], [2, 6, 1, 5]]
+TINY_LABELS = [1, 0, 1, 0]
+TINY_PAD_TO = 16
+TINY_SEED = 7
+
+
+def tiny_case(objective: str = "n2r") -> tuple[RunConfig, torch.Tensor, list[TextBatch]]:
+    """Vocabulary of 11 ids (0 padding, 1 an unknown word, both zero vectors; 2–10 seeded
+    normal vectors of size 6), four texts padded to 16, hidden size 4 per direction, the
+    published coefficients, reference-compatible mode. Returns ``(config, embedding, [batch])``."""
+    generator = torch.Generator().manual_seed(TINY_SEED)
+    embedding = torch.randn(11, 6, generator=generator)
+    embedding[:2] = 0.0
+    raw = json.loads(json.dumps(BEER))
+    raw["data"] = {"name": "synthetic-text"}
+    raw["model"]["hidden_size"] = 4
+    raw["objective"]["name"] = objective
+    raw["train"]["batch_size"] = 4
+    cfg = reference_compatible(RunConfig.from_dict(raw), pad_to=TINY_PAD_TO)
+    batch = collate_text([{"input_ids": ids, "label": y} for ids, y in zip(TINY_IDS, TINY_LABELS)],
+                         pad_to=TINY_PAD_TO)
+    return cfg, embedding, [batch]
+
+
+def build_project_model(cfg: RunConfig, embedding: torch.Tensor, seed: int):
+    torch.manual_seed(seed)
+    model = build_rationalizer(cfg.model, embedding_matrix=embedding)
+    set_parallel_directions(model, False)
+    return model
+
+
+# --------------------------------------------------------------------------- the project's side
+class GradientRecorder:
+    """Wraps an optimizer; at each ``step()`` records the gradient norm of each named group."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, groups: dict[str, list[torch.Tensor]]):
+        self.optimizer, self.groups, self.records = optimizer, groups, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.optimizer, name)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self, *args, **kwargs):
+        record = {}
+        for name, params in self.groups.items():
+            grads = [p.grad.detach().flatten() for p in params if p.grad is not None]
+            record[f"grad_{name}"] = float(torch.cat(grads).norm()) if grads else 0.0
+        self.records.append(record)
+        return self.optimizer.step(*args, **kwargs)
+
+
+def project_groups(model) -> dict[str, list[torch.Tensor]]:
+    embedding = {id(model.generator.embedding.weight)}
+    return {name: [p for p in getattr(model, name).parameters() if id(p) not in embedding]
+            for name in ("generator", "predictor")}
+
+
+def project_step(model, objective, recorder: GradientRecorder, batch: TextBatch) -> list[dict[str, float]]:
+    """One batch through ``objective.train_step``; per update: terms, gradient norms and the
+    number of selected real tokens (read from the model's outputs)."""
+    model.train()
+    before = len(recorder.records)
+    selected: list[float] = []
+    forward = model.forward
+
+    def recorded(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        selected.append(float(out.z.detach().sum()))
+        return out
+
+    model.forward = recorded
+    try:
+        logs = objective.train_step(model, batch, make_update(model, recorder))
+    finally:
+        del model.forward
+    updates = []
+    for i, prefix in enumerate(sorted({k.split("/")[0] for k in logs})):
+        terms = {k.split("/")[1]: float(v) for k, v in logs.items() if k.startswith(prefix + "/")}
+        row = {"update": prefix, "ce": terms.get("ce", math.nan), "sparsity": terms["sparsity"],
+               "continuity": terms["continuity"], "norm": terms.get("norm", math.nan),
+               "selected": selected[i], **recorder.records[before + i]}
+        updates.append(row)
+    return updates
+
+
+# --------------------------------------------------------------------------- the reference's side
+def import_reference(folder: str | Path) -> types.SimpleNamespace:
+    """The authors' ``model``, ``metric`` and ``train_util`` modules, imported from ``folder``."""
+    folder = Path(folder).resolve()
+    if not (folder / "model.py").is_file() or not (folder / "train_util.py").is_file():
+        raise SystemExit(f"--reference {folder}: not a checkout of Rationalization-N2R (model.py, train_util.py)")
+    sys.path.insert(0, str(folder))
+    try:
+        return types.SimpleNamespace(**{m: importlib.import_module(m) for m in ("model", "metric", "train_util")})
+    finally:
+        sys.path.remove(str(folder))
+
+
+def reference_args(cfg: RunConfig, embedding: torch.Tensor) -> types.SimpleNamespace:
+    o = cfg.objective
+    return types.SimpleNamespace(
+        vocab_size=embedding.shape[0], embedding_dim=embedding.shape[1], pretrained_embedding=embedding.numpy().copy(),
+        hidden_dim=2 * cfg.model.hidden_size, num_layers=1, fr=0, dropout=cfg.model.dropout,
+        num_class=cfg.model.num_classes, cls_lambda=0.9 if o.ce_weight is None else o.ce_weight,
+        sparsity_lambda=o.lambda_sparsity, continuity_lambda=o.lambda_continuity,
+        sparsity_percentage=o.sparsity_target, mochang_lambda=o.lambda_norm, dis_lr=0)
+
+
+def copy_weights(project, reference) -> None:
+    """The project's generator and predictor weights into the reference model's layout."""
+    def gru(encoder, target):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(target, f"{name}_l0").data.copy_(getattr(encoder.forward_gru, f"{name}_l0"))
+            getattr(target, f"{name}_l0_reverse").data.copy_(getattr(encoder.backward_gru, f"{name}_l0"))
+
+    gen, pred = project.generator, project.predictor
+    with torch.no_grad():
+        gru(gen.encoder, reference.gen)
+        gru(pred.encoder, reference.cls)
+        reference.layernorm1.load_state_dict(gen.norm.state_dict())
+        reference.gen_fc.load_state_dict(gen.head.state_dict())
+        reference.cls_fc.load_state_dict(pred.classifier.state_dict())
+        reference.embedding_layer.embedding.weight.data.copy_(gen.embedding.weight)
+
+
+def parameter_difference(project, reference) -> float:
+    pairs = []
+    for encoder, target in ((project.generator.encoder, reference.gen), (project.predictor.encoder, reference.cls)):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            pairs.append((getattr(encoder.forward_gru, f"{name}_l0"), getattr(target, f"{name}_l0")))
+            pairs.append((getattr(encoder.backward_gru, f"{name}_l0"), getattr(target, f"{name}_l0_reverse")))
+    for a, b in ((project.generator.norm, reference.layernorm1), (project.generator.head, reference.gen_fc),
+                 (project.predictor.classifier, reference.cls_fc)):
+        pairs += list(zip(a.parameters(), b.parameters()))
+    return max(float((a.detach() - b.detach()).abs().max()) for a, b in pairs)
+
+
+class _Writer:
+    def add_scalar(self, *args) -> None:
+        pass
+
+
+class ReferenceRunner:
+    """Drives the authors' per-epoch training function one batch at a time and recovers each
+    update's loss terms from the forward outputs it records (instance attributes wrap the model's
+    methods; the reference's code is not changed)."""
+
+    def __init__(self, ref: types.SimpleNamespace, cfg: RunConfig, embedding: torch.Tensor, project_model):
+        self.ref, self.cfg = ref, cfg
+        self.args = reference_args(cfg, embedding)
+        self.model = ref.model.Mochangmodel(self.args)
+        copy_weights(project_model, self.model)
+        g_ids = {id(p) for p in self.model.generator.parameters()}
+        groups = [{"params": list(self.model.generator.parameters()), "lr": cfg.train.lr},
+                  {"params": [p for p in self.model.parameters() if id(p) not in g_ids], "lr": cfg.train.lr}]
+        predictor = [p for m in (self.model.cls, self.model.cls_fc) for p in m.parameters()]
+        self.recorder = GradientRecorder(torch.optim.Adam(groups),
+                                         {"generator": list(self.model.generator.parameters()), "predictor": predictor})
+        self.train = getattr(ref.train_util, REFERENCE_FUNCTIONS[cfg.objective.name])
+        self.outputs: list[tuple[str, Any]] = []
+        for method in ("get_rationale", "pred_with_rationale", "forward", "forward_predemb"):
+            self._record(method)
+
+    def _record(self, method: str) -> None:
+        original = getattr(self.model, method)
+
+        def recorded(*args, **kwargs):
+            out = original(*args, **kwargs)
+            self.outputs.append((method, out))
+            return out
+
+        setattr(self.model, method, recorded)
+
+    def step(self, batch: TextBatch) -> list[dict[str, float]]:
+        inputs = batch.input_ids.masked_fill(batch.input_ids == 1, 0)     # unknown words share id 0 there
+        masks = batch.attention_mask.long()
+        before, self.outputs = len(self.recorder.records), []
+        self.model.train()
+        with contextlib.redirect_stdout(io.StringIO()):          # it prints the epoch's sparsity
+            self.train(self.model, self.recorder, [(inputs, masks, batch.labels)], torch.device("cpu"), self.args,
+                       (_Writer(), 0), [], [])
+        metric, a = self.ref.metric, self.args
+        names = [name for name, _ in self.outputs]
+        if names[:2] == ["get_rationale", "pred_with_rationale"]:           # N2R: CE on the detached mask
+            z1, logits1 = self.outputs[0][1], self.outputs[1][1]
+        else:                                                                 # MMI+N2R: the full forward
+            z1, logits1 = self.outputs[0][1]
+        z2, _, h = self.outputs[-1][1]
+        rows = []
+        for update, z, logits, hidden in (("step1", z1, logits1, None), ("step2", z2, None, h)):
+            z = z.detach()[:, :, 1]
+            rows.append({"update": update,
+                         "ce": float(F.cross_entropy(logits.detach(), batch.labels)) if logits is not None else math.nan,
+                         "sparsity": float(metric.get_sparsity_loss(z, masks, a.sparsity_percentage)),
+                         "continuity": float(metric.get_continuity_loss(z)),
+                         "norm": (float(-torch.log(1e-6 + torch.norm(hidden.detach(), p=2, dim=1)).mean())
+                                  if hidden is not None else math.nan),
+                         "selected": float((z * masks).sum()),
+                         **self.recorder.records[before + len(rows)]})
+        return rows
+
+
+# --------------------------------------------------------------------------- comparison
+def run(reference_dir: str | Path, cfg: RunConfig, embedding: torch.Tensor, batches: list[TextBatch],
+        seed: int = 1, noise_seed: int = 1000) -> list[dict[str, Any]]:
+    """Both sides over ``batches``; one row per (batch, update) with each term on both sides."""
+    ref = import_reference(reference_dir)
+    model = build_project_model(cfg, embedding, seed)
+    reference = ReferenceRunner(ref, cfg, embedding, model)
+    objective = build_objective(cfg.objective)
+    from n2r.engine import build_optimizer
+
+    recorder = GradientRecorder(build_optimizer(model, cfg.train), project_groups(model))
+    rows = []
+    for index, batch in enumerate(batches):
+        torch.manual_seed(noise_seed + index)
+        theirs = reference.step(batch)
+        torch.manual_seed(noise_seed + index)
+        ours = project_step(model, objective, recorder, batch)
+        diff = parameter_difference(model, reference.model)
+        for mine, other in zip(ours, theirs):
+            row = {"batch": index, "update": mine["update"]}
+            for term in TERMS[:-1]:
+                row[term] = (mine[term], other[term])
+            row["param_diff"] = diff
+            rows.append(row)
+    return rows
+
+
+def first_divergence(rows: list[dict[str, Any]], tolerance: float) -> dict[str, Any] | None:
+    for row in rows:
+        for term in TERMS[:-1]:
+            ours, theirs = row[term]
+            if math.isnan(ours) and math.isnan(theirs):
+                continue
+            if not math.isclose(ours, theirs, rel_tol=tolerance, abs_tol=tolerance):
+                return {"batch": row["batch"], "update": row["update"], "term": term, "ours": ours, "theirs": theirs}
+    return None
+
+
+def print_rows(rows: list[dict[str, Any]], every: int = 1) -> None:
+    head = ["batch", "update"] + [f"{t} (n2r / ref)" for t in TERMS[:-1]] + ["max |Δθ|"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in rows:
+        if row["batch"] % every:
+            continue
+        cells = [str(row["batch"]), row["update"]]
+        cells += [f"{row[t][0]:.6g} / {row[t][1]:.6g}" for t in TERMS[:-1]]
+        cells.append(f"{row['param_diff']:.2e}")
+        print("| " + " | ".join(cells) + " |")
+
+
+def beer_batches(cfg: RunConfig, data_dir: str, steps: int, batch_size: int, seed: int):
+    """The first ``steps`` training batches of one seeded shuffle (reshuffled when exhausted)."""
+    from n2r.data import prepare_data
+
+    cfg.data.path = data_dir
+    data = prepare_data(cfg.data, cfg.model)
+    loader = data.loader("train", batch_size, shuffle=True, seed=seed, pad_to=cfg.train.pad_to)
+    batches: list[TextBatch] = []
+    while len(batches) < steps:
+        batches += list(loader)
+    return data.embedding_matrix, batches[:steps]
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise SystemExit(f"--set {item!r}: expected SECTION.FIELD=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reference", required=True, help="folder with the authors' code (git-ignored)")
+    parser.add_argument("--data-dir", help="the Beer folder (reviews.aspect0.heldout.txt.gz, annotations.json)")
+    parser.add_argument("--tiny", action="store_true", help="the fixed tiny case of tests/test_parity.py")
+    parser.add_argument("--objective", choices=sorted(REFERENCE_FUNCTIONS), default="n2r")
+    parser.add_argument("--steps", type=int, default=200, help="batches (two updates each)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a field of the project's configuration (e.g. objective.padding_in_penalties=false)")
+    parser.add_argument("--tolerance", type=float, default=1e-4)
+    parser.add_argument("--print-every", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", help="write the rows here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.tiny:
+        cfg, embedding, batches = tiny_case(args.objective)
+        batches = batches * args.steps
+    else:
+        if not args.data_dir:
+            raise SystemExit("--data-dir is required unless --tiny")
+        raw = json.loads(json.dumps(BEER))
+        raw["objective"]["name"] = args.objective
+        raw["train"]["seed"] = args.seed
+        cfg = reference_compatible(RunConfig.from_dict(raw))
+        embedding, batches = beer_batches(cfg, args.data_dir, args.steps, args.batch_size, args.seed)
+    if args.set:
+        raw = cfg.to_dict()
+        for key, value in parse_set(args.set).items():
+            section, name = key.split(".", 1)
+            raw[section][name] = value
+        cfg = RunConfig.from_dict(raw, source="--set")
+        if not args.tiny:   # re-pad the same examples for the changed configuration
+            batches = [collate_text([{"input_ids": ids[m].tolist(), "label": int(y)}
+                                     for ids, m, y in zip(b.input_ids, b.attention_mask, b.labels)],
+                                    pad_to=cfg.train.pad_to) for b in batches]
+    rows = run(args.reference, cfg, embedding, batches, seed=args.seed)
+    print(f"objective {cfg.objective.name}; {len(batches)} batches of {len(batches[0])}; "
+          f"padded to {batches[0].input_ids.shape[1]}; overrides: {args.set or 'none'}")
+    print_rows(rows, args.print_every if not args.tiny else 1)
+    divergence = first_divergence(rows, args.tolerance)
+    print(f"\nfirst divergence beyond {args.tolerance:g} (relative): {divergence or 'none'}")
+    print(f"largest parameter difference after the last update: {rows[-1]['param_diff']:.3e}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
