@@ -45,7 +45,7 @@ def main() -> None:
     data, model = build_run(cfg)
     t = cfg.train
     cpu = torch.device("cpu")
-    test_loader = data.loader("test", t.eval_batch_size, by_length=True)
+    test_loader = data.loader("test", t.eval_batch_size, by_length=True, pad_to=t.pad_to)
     rows = []
     print("| epoch | dev accuracy | test P | test R | test F1 | test accuracy |\n|---|---|---|---|---|---|", flush=True)
 
@@ -57,8 +57,9 @@ def main() -> None:
               f"| {test['f1']:.3f} | {test['accuracy']:.3f} |", flush=True)
 
     result = fit(model, build_objective(cfg.objective),
-                 data.loader("train", t.batch_size, shuffle=True, seed=t.seed, bucket_window=t.bucket_window),
-                 data.loader("dev", t.eval_batch_size, by_length=True), t, device=cpu,
+                 data.loader("train", t.batch_size, shuffle=True, seed=t.seed, bucket_window=t.bucket_window,
+                             pad_to=t.pad_to),
+                 data.loader("dev", t.eval_batch_size, by_length=True, pad_to=t.pad_to), t, device=cpu,
                  on_epoch_end=on_epoch_end, sparsity_target=cfg.objective.sparsity_target)
     chosen = rows[result.best_epoch - 1]["test"]
     print(f"\ndev-selected epoch {result.best_epoch}: test F1 {chosen['f1']:.3f}")

@@ -328,6 +328,65 @@ def beer_batches(cfg: RunConfig, data_dir: str, steps: int, batch_size: int, see
     return data.embedding_matrix, batches[:steps]
 
 
+def reference_tensors(data, split: str, pad_to: int) -> tuple[torch.Tensor, ...]:
+    """A split as the reference's loaders give it: ids padded to ``pad_to`` (unknown words id 0),
+    0/1 masks, labels and, where annotated, rationale bits."""
+    from n2r.batch import TableCollate
+
+    batch = TableCollate(data.splits[split], data.pad_id, pad_to)(list(range(data.splits[split].num_rows)))
+    ids = batch.input_ids.masked_fill(batch.input_ids == 1, 0)
+    out = (ids, batch.attention_mask.long(), batch.labels)
+    return out + ((batch.rationale.long(),) if batch.rationale is not None else ())
+
+
+def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, epochs: int, seed: int) -> None:
+    """The authors' own training and evaluation functions, epoch by epoch, on this project's data
+    (their script's loop: shuffled batches, one training pass, dev accuracy and annotation
+    P/R/F1 with sampled masks). Prints one table row per epoch; the dev-best epoch's F1 at the end."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from n2r.data import prepare_data
+
+    ref = import_reference(reference_dir)
+    sys.path.insert(0, str(Path(reference_dir).resolve()))
+    validate = importlib.import_module("validate_util")
+    cfg.data.path = data_dir
+    data = prepare_data(cfg.data, cfg.model)
+    pad_to = cfg.train.pad_to or 256
+    torch.manual_seed(seed)
+    args = reference_args(cfg, data.embedding_matrix)
+    model = ref.model.Mochangmodel(args)
+    g_ids = {id(p) for p in model.generator.parameters()}
+    optimizer = torch.optim.Adam([{"params": list(model.generator.parameters()), "lr": cfg.train.lr},
+                                  {"params": [p for p in model.parameters() if id(p) not in g_ids], "lr": cfg.train.lr}])
+    train = DataLoader(TensorDataset(*reference_tensors(data, "train", pad_to)), batch_size=cfg.train.batch_size,
+                       shuffle=True)
+    dev = DataLoader(TensorDataset(*reference_tensors(data, "dev", pad_to)), batch_size=cfg.train.batch_size)
+    test = DataLoader(TensorDataset(*reference_tensors(data, "test", pad_to)), batch_size=cfg.train.batch_size)
+    train_fn = getattr(ref.train_util, REFERENCE_FUNCTIONS[cfg.objective.name])
+    best = (-1.0, 0, None)
+    print("| epoch | dev accuracy | test S | test P | test R | test F1 |\n|---|---|---|---|---|---|", flush=True)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        with contextlib.redirect_stdout(io.StringIO()):
+            train_fn(model, optimizer, train, torch.device("cpu"), args, (_Writer(), epoch), [], [])
+        model.eval()
+        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+            correct = total = 0
+            for inputs, masks, labels in dev:
+                _, logits, _ = model.forward_predemb(inputs, masks)
+                correct += int((logits.argmax(-1) == labels).sum())
+                total += len(labels)
+            sparsity, precision, recall, f1, _ = validate.validate_share_mochang(model, test, torch.device("cpu"),
+                                                                                (_Writer(), epoch))
+        accuracy = correct / total
+        if accuracy > best[0]:
+            best = (accuracy, epoch, float(f1))
+        print(f"| {epoch} | {accuracy:.3f} | {float(sparsity):.3f} | {float(precision):.3f} | {float(recall):.3f} "
+              f"| {float(f1):.3f} |", flush=True)
+    print(f"\nbest dev accuracy {best[0]:.3f} at epoch {best[1]}: test F1 {best[2]:.3f}")
+
+
 def parse_set(items: list[str]) -> dict[str, Any]:
     import yaml
 
@@ -355,8 +414,17 @@ def main() -> None:
     parser.add_argument("--print-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write the rows here")
+    parser.add_argument("--curve", type=int, metavar="EPOCHS",
+                        help="instead: train the reference code alone for EPOCHS epochs on the same data, "
+                             "printing dev accuracy and test P/R/F1 per epoch (its own loop and evaluation)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.curve:
+        raw = json.loads(json.dumps(BEER))
+        raw["objective"]["name"] = args.objective
+        reference_curve(args.reference, reference_compatible(RunConfig.from_dict(raw)), args.data_dir,
+                        args.curve, args.seed)
+        return
     if args.tiny:
         cfg, embedding, batches = tiny_case(args.objective)
         batches = batches * args.steps
