@@ -25,12 +25,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--data-dir", default=None, help="folder holding the data set's folder (overrides data.path)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--device", default=None, help="cpu, cuda, … (default: the config's train.device)")
     args = parser.parse_args()
 
     import torch
 
     from n2r.config import RunConfig
-    from n2r.engine import evaluate, fit
+    from n2r.engine import evaluate, fit, resolve_device
     from n2r.objectives import build_objective
     from n2r.runner import build_run
 
@@ -44,14 +45,14 @@ def main() -> None:
         torch.set_num_threads(cfg.train.num_threads)
     data, model = build_run(cfg)
     t = cfg.train
-    cpu = torch.device("cpu")
+    device = resolve_device(args.device or t.device)
     test_loader = data.loader("test", t.eval_batch_size, by_length=True, pad_to=t.pad_to)
     rows = []
     print("| epoch | dev accuracy | test P | test R | test F1 | test accuracy |\n|---|---|---|---|---|---|", flush=True)
 
     def on_epoch_end(record, _result):
         with torch.random.fork_rng(devices=[]):   # iterating a DataLoader draws from the global RNG:
-            test = evaluate(model, test_loader, device=cpu, bf16=False, faithfulness=False)   # keep training's
+            test = evaluate(model, test_loader, device=device, bf16=t.bf16, faithfulness=False)   # keep training's
         rows.append({"epoch": record["epoch"], "dev": record["dev"], "test": test})
         print(f"| {record['epoch']} | {record['dev']['accuracy']:.3f} | {test['precision']:.3f} | {test['recall']:.3f} "
               f"| {test['f1']:.3f} | {test['accuracy']:.3f} |", flush=True)
@@ -59,7 +60,7 @@ def main() -> None:
     result = fit(model, build_objective(cfg.objective),
                  data.loader("train", t.batch_size, shuffle=True, seed=t.seed, bucket_window=t.bucket_window,
                              pad_to=t.pad_to),
-                 data.loader("dev", t.eval_batch_size, by_length=True, pad_to=t.pad_to), t, device=cpu,
+                 data.loader("dev", t.eval_batch_size, by_length=True, pad_to=t.pad_to), t, device=device,
                  on_epoch_end=on_epoch_end, sparsity_target=cfg.objective.sparsity_target)
     chosen = rows[result.best_epoch - 1]["test"]
     print(f"\ndev-selected epoch {result.best_epoch}: test F1 {chosen['f1']:.3f}")

@@ -339,7 +339,8 @@ def reference_tensors(data, split: str, pad_to: int) -> tuple[torch.Tensor, ...]
     return out + ((batch.rationale.long(),) if batch.rationale is not None else ())
 
 
-def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, epochs: int, seed: int) -> None:
+def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, epochs: int, seed: int,
+                    device: str = "cpu") -> None:
     """The authors' own training and evaluation functions, epoch by epoch, on this project's data
     (their script's loop: shuffled batches, one training pass, dev accuracy and annotation
     P/R/F1 with sampled masks). Prints one table row per epoch; the dev-best epoch's F1 at the end."""
@@ -353,9 +354,12 @@ def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, ep
     cfg.data.path = data_dir
     data = prepare_data(cfg.data, cfg.model)
     pad_to = cfg.train.pad_to or 256
+    device = torch.device(device)
     torch.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.manual_seed(seed)
     args = reference_args(cfg, data.embedding_matrix)
-    model = ref.model.Mochangmodel(args)
+    model = ref.model.Mochangmodel(args).to(device)
     g_ids = {id(p) for p in model.generator.parameters()}
     optimizer = torch.optim.Adam([{"params": list(model.generator.parameters()), "lr": cfg.train.lr},
                                   {"params": [p for p in model.parameters() if id(p) not in g_ids], "lr": cfg.train.lr}])
@@ -369,15 +373,15 @@ def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, ep
     for epoch in range(1, epochs + 1):
         model.train()
         with contextlib.redirect_stdout(io.StringIO()):
-            train_fn(model, optimizer, train, torch.device("cpu"), args, (_Writer(), epoch), [], [])
+            train_fn(model, optimizer, train, device, args, (_Writer(), epoch), [], [])
         model.eval()
         with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
             correct = total = 0
             for inputs, masks, labels in dev:
-                _, logits, _ = model.forward_predemb(inputs, masks)
-                correct += int((logits.argmax(-1) == labels).sum())
+                _, logits, _ = model.forward_predemb(inputs.to(device), masks.to(device))
+                correct += int((logits.argmax(-1).cpu() == labels).sum())
                 total += len(labels)
-            sparsity, precision, recall, f1, _ = validate.validate_share_mochang(model, test, torch.device("cpu"),
+            sparsity, precision, recall, f1, _ = validate.validate_share_mochang(model, test, device,
                                                                                 (_Writer(), epoch))
         accuracy = correct / total
         if accuracy > best[0]:
@@ -414,6 +418,7 @@ def main() -> None:
     parser.add_argument("--print-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write the rows here")
+    parser.add_argument("--device", default="cpu", help="for --curve: cpu or cuda")
     parser.add_argument("--curve", type=int, metavar="EPOCHS",
                         help="instead: train the reference code alone for EPOCHS epochs on the same data, "
                              "printing dev accuracy and test P/R/F1 per epoch (its own loop and evaluation)")
@@ -423,7 +428,7 @@ def main() -> None:
         raw = json.loads(json.dumps(BEER))
         raw["objective"]["name"] = args.objective
         reference_curve(args.reference, reference_compatible(RunConfig.from_dict(raw)), args.data_dir,
-                        args.curve, args.seed)
+                        args.curve, args.seed, args.device)
         return
     if args.tiny:
         cfg, embedding, batches = tiny_case(args.objective)

@@ -50,6 +50,18 @@ def small_data():
                         embedding_matrix=torch.randn(len(vocab), 8), vocab=vocab)
 
 
+def load_benchmark(name: str):
+    """A script of ``benchmarks/`` imported as a module (the folder is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def objective_config(name: str, **kw) -> ObjectiveConfig:
     base = dict(name=name, sparsity_target=0.3, lambda_sparsity=1.0, lambda_continuity=1.0, lambda_norm=1.0)
     base.update(kw)

@@ -1,20 +1,17 @@
 """The quality benchmark's table: mean ± std, the random reference row, the 'working' rule."""
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from n2r.config import RunConfig
+from conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def quality():
-    spec = importlib.util.spec_from_file_location("quality", ROOT / "benchmarks" / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("quality")
 
 
 def runs(*figures):
@@ -51,9 +48,7 @@ def test_quality_table_rows_random_reference_and_working_rule(quality):
 def test_rationale_words_counts_selected_words_and_positions():
     from n2r.eraser import GoldDocument
 
-    spec = importlib.util.spec_from_file_location("rationale_words", ROOT / "benchmarks" / "rationale_words.py")
-    words = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(words)
+    words = load_benchmark("rationale_words")
     gold = [GoldDocument("a", "a", "the head is white and the taste sweet ok".split(), 1, [0, 1, 1, 1, 0, 0, 0, 0, 0, 0]),
             GoldDocument("b", "b", "white head , sweet malt".split(), 0, [1, 1, 0, 0, 0]),
             GoldDocument("c", "c", "not predicted".split(), 0, [1, 0])]
@@ -77,9 +72,7 @@ def test_norm_check_encodes_the_four_masks_with_the_bundles_predictor(tiny_gru):
     from n2r.eraser import GoldDocument
     from n2r.explain import encode_text
 
-    spec = importlib.util.spec_from_file_location("norm_check", ROOT / "benchmarks" / "norm_check.py")
-    norm_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(norm_check)
+    norm_check = load_benchmark("norm_check")
     from n2r.embeddings import Vocabulary
 
     vocab = Vocabulary(["<pad>", "<unk>"] + [f"w{i}" for i in range(28)])
@@ -148,11 +141,8 @@ def test_quality_gpu_protocol_tunes_on_dev_retrains_seeds_and_writes_the_table(t
 
 def test_quality_gpu_starts_a_training_only_when_it_is_expected_to_end_in_time():
     import argparse
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("quality_gpu", ROOT / "benchmarks" / "quality_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    
+    module = load_benchmark("quality_gpu")
     from pipelines.sweep import SweepSpec
 
     sweep = SweepSpec.from_dict({"name": "t", "datasets": ["synthetic-text"], "encoders": ["gru"], "objectives": ["rnp"],

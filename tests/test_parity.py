@@ -10,7 +10,6 @@ beside this project on the fixed tiny case of ``benchmarks/parity.py``::
 (identical initial weights, batches and dropout/Gumbel noise; the reference's column of each row).
 The test replays the project's side alone, so it needs neither the reference code nor network.
 """
-import importlib.util
 import math
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from n2r.data.base import balance
 from n2r.models.gru import BiGRUEncoder
 from n2r.objectives import continuity_loss, padded_continuity_loss, padded_sparsity_loss, sparsity_loss
 from n2r.reference import REFERENCE_SETTINGS, reference_compatible
+from conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -53,10 +53,7 @@ COLUMNS = ("update", "ce", "sparsity", "continuity", "norm", "grad_generator", "
 
 @pytest.fixture(scope="module")
 def parity():
-    spec = importlib.util.spec_from_file_location("parity", ROOT / "benchmarks" / "parity.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("parity")
 
 
 def replay(parity, cfg, embedding, batches, steps=3):

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The parity runs of the N2R parity issue on one GPU: the authors' code and this project's engine
+# (reference-compatible mode and default mode) side by side on the same Beer data and coefficients,
+# every run in the background at once, each printing dev accuracy and test P/R/F1 per epoch.
+#
+#   benchmarks/parity_gpu.sh DATA_DIR REFERENCE_DIR OUT_DIR [EPOCHS] [SEEDS]
+#
+# DATA_DIR holds beer/; REFERENCE_DIR the authors' repository (git-ignored .reference/); logs go to
+# OUT_DIR/<engine>-<objective>-seed<N>.log (written as they run, so a cut-off run keeps its curve).
+# EPOCHS defaults to 300, SEEDS to "1 2 3". DEVICE=cpu runs the same on CPU (for a dry run).
+# Returns at once; `pgrep -f "parity.py|epoch_curve.py"` tells whether runs are still going.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA_DIR="$(cd "$1" && pwd)"; REFERENCE="$(cd "$2" && pwd)"; OUT="$3"
+EPOCHS="${4:-300}"; SEEDS="${5:-1 2 3}"
+DEVICE="${DEVICE:-cuda}"; PY="${PYTHON:-python3}"
+mkdir -p "$OUT/configs"
+OUT="$(cd "$OUT" && pwd)"
+
+config() {   # config MODE OBJECTIVE SEED -> path of a run file derived from n2r/configs/beer-reference.yaml
+  local file="$OUT/configs/$1-$2-seed$3.yaml"
+  "$PY" - "$1" "$2" "$3" "$DATA_DIR/beer" "$file" <<'EOF'
+import sys, yaml
+mode, objective, seed, data, out = sys.argv[1:]
+cfg = yaml.safe_load(open("n2r/configs/beer-reference.yaml"))
+cfg["data"]["path"] = data
+cfg["objective"]["name"] = objective
+cfg["train"]["seed"] = int(seed)
+if mode == "default":          # the project's defaults for every reference switch
+    for section, key in (("objective", "padding_in_penalties"), ("model", "gru_reads_padding"),
+                         ("train", "pad_to"), ("train", "bucket_window")):
+        cfg[section].pop(key)
+yaml.safe_dump(cfg, open(out, "w"), sort_keys=False)
+EOF
+  echo "$file"
+}
+
+for seed in $SEEDS; do
+  for objective in n2r rnp+n2r; do
+    name="$(echo "$objective" | tr + -)-seed$seed"
+    setsid nohup "$PY" benchmarks/parity.py --reference "$REFERENCE" --data-dir "$DATA_DIR/beer" \
+      --objective "$objective" --seed "$seed" --curve "$EPOCHS" --device "$DEVICE" --threads 1 \
+      > "$OUT/reference-$name.log" 2>&1 < /dev/null &
+    for mode in compatible default; do
+      [ "$mode" = default ] && [ "$seed" != 1 ] && continue     # the default engine: seed 1 only
+      setsid nohup "$PY" benchmarks/epoch_curve.py "$(config "$mode" "$objective" "$seed")" --epochs "$EPOCHS" \
+        --device "$DEVICE" --json "$OUT/n2r-$mode-$name.json" > "$OUT/n2r-$mode-$name.log" 2>&1 < /dev/null &
+    done
+  done
+done
+echo "started: $(ls "$OUT"/*.log | wc -l) runs, logs in $OUT"
