@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from n2r.config import RunConfig  # noqa: E402
 from n2r.runner import train_run  # noqa: E402
-from pipelines.sweep import default_data_path  # noqa: E402
+from n2r.data import default_data_path  # noqa: E402
 
 
 def run_on(device: str, args) -> dict:

@@ -38,7 +38,7 @@ def main() -> None:
     cfg = RunConfig.from_yaml(args.config)
     cfg.train.epochs = args.epochs
     if args.data_dir:
-        from pipelines.sweep import default_data_path
+        from n2r.data import default_data_path
 
         cfg.data.path = default_data_path(cfg.data.name, args.data_dir)
     if cfg.train.num_threads:

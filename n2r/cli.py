@@ -15,7 +15,7 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = RunConfig.from_yaml(args.config)
     if args.data_dir and cfg.data.path is None:
-        from pipelines.sweep import default_data_path
+        from n2r.data import default_data_path
 
         cfg.data.path = default_data_path(cfg.data.name, args.data_dir)
     if args.workers > 1:

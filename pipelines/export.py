@@ -18,8 +18,8 @@ from n2r.config import RunConfig
 from n2r.engine import CheckpointError, evaluate, load_checkpoint, resolve_device
 from n2r.models import build_rationalizer
 from pipelines.storage import Storage
-from pipelines.sweep import SUMMARY_FILE
-from pipelines.train import CHECKPOINT_FILE, local_data
+from pipelines.layout import CHECKPOINT_FILE, SUMMARY_FILE, train_run_folder
+from pipelines.train import local_data
 
 
 def code_version() -> str:
@@ -36,7 +36,7 @@ def code_version() -> str:
 def latest_checkpoint(storage: Storage, trial_path: str, study: str, trial_id: str) -> str:
     """The newest ``checkpoint.pt`` of a trial (a path relative to the sweep folder): in its Tune
     folder (single-process trials) or in its Train run folder (multi-worker trials)."""
-    for folder in (trial_path, f"{study}/_train/train-{trial_id}"):
+    for folder in (trial_path, train_run_folder(study, trial_id)):
         found = [info for info in storage.files(folder) if info.base_name == CHECKPOINT_FILE
                  and posixpath.basename(posixpath.dirname(info.path)).startswith("checkpoint_")]
         if found:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.sweep import SUMMARY_FILE
+from pipelines.layout import SUMMARY_FILE
 
 W, H, PAD, LEGEND = 480, 220, 36, 130   # LEGEND: width kept right of the plot for the series names
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]

@@ -26,13 +26,10 @@ import yaml
 
 from n2r.config import ConfigError, RunConfig
 from n2r.registry import UnknownNameError
+from pipelines.layout import SEEDS_SUFFIX, SUMMARY_FILE, SWEEP_FILE, TRAIN_RUNS, WALL_FILE, train_run_name
 from pipelines.storage import Staging, Storage
 
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
-SWEEP_FILE = "sweep.yaml"
-WALL_FILE = "n2r_wall_time.json"     # per study folder: Tuner.fit seconds summed over runs
-SUMMARY_FILE = "summary.json"
-SEEDS_SUFFIX = "-seeds"          # Tune experiment of a study's retraining with retrain.seeds
 
 
 @dataclass
@@ -256,7 +253,7 @@ def run_trial(config: dict[str, Any]) -> None:
 
         trial = tune.get_context().get_trial_id()
         trainer = build_trainer(RunConfig.from_dict(run), num_workers=config["num_workers"],
-                                **config["train_storage"], name=f"train-{trial}",
+                                **config["train_storage"], name=train_run_name(trial),
                                 use_gpu=config.get("use_gpu", False),
                                 resources_per_worker=config.get("resources_per_worker"),
                                 max_failures=config.get("max_failures", 1), cache_dir=config.get("cache_dir"),
@@ -295,7 +292,7 @@ def _trial_constants(spec: SweepSpec, run: dict[str, Any], experiment: Storage, 
     """What every trial of one Tune experiment gets besides the sampled values."""
     return {"run": run, "cache_dir": cache_dir, "num_workers": spec.num_workers, "use_gpu": spec.use_gpu,
             "resources_per_worker": spec.resources_per_worker,
-            "train_storage": experiment.child("_train").ray_args()}
+            "train_storage": experiment.child(TRAIN_RUNS).ray_args()}
 
 
 def _tune_run_config(name: str, storage: Storage):
@@ -492,19 +489,12 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 # ---------------------------------------------------------------------- command line
 DEMO_SWEEPS = ("synthetic-text.yaml", "ba2motifs.yaml")
-DATA_FOLDERS = {"beer": "beer", "beer-heldout-split": "beer", "hotel": "hotel", "movies": "movies", "sst2": "sst2",
-                "agnews": "agnews", "mutagenicity": "mutagenicity"}
 SPACES_DIR = Path(__file__).resolve().parents[1] / "tune_spaces"
-
-
-def default_data_path(name: str, data_dir: str | Path) -> str | None:
-    folder = DATA_FOLDERS.get(name)
-    return None if folder is None else str(Path(data_dir) / folder)
 
 
 def with_data_dir(spec: SweepSpec, data_dir: str | None) -> SweepSpec:
     """Fill ``data.path`` of every study that names none from ``--data-dir``."""
-    from n2r.data import DATASETS
+    from n2r.data import DATASETS, default_data_path
 
     for study in spec.studies:
         data = study.run["data"]

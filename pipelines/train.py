@@ -32,7 +32,6 @@ from n2r.engine import FitResult, fit, resolve_device
 from n2r.models import build_rationalizer
 from n2r.objectives import build_objective
 
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def flat_metrics(record: dict[str, Any]) -> dict[str, float]:

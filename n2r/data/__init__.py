@@ -40,14 +40,17 @@ def register_builtin() -> None:
                                       "generated planted-rationale text", generated=True),
         "ba2motifs": DatasetSpec(GRAPH, _generated(synthetic.ba2motifs, "ba2motifs"),
                                  "generated BA graphs with a house or cycle motif", generated=True),
-        "beer": DatasetSpec(TEXT, beer.read_beer, "BeerAdvocate (Lei et al. 2016), official train/heldout"),
+        "beer": DatasetSpec(TEXT, beer.read_beer, "BeerAdvocate (Lei et al. 2016), official train/heldout",
+                            folder="beer"),
         "beer-heldout-split": DatasetSpec(TEXT, beer.read_beer_heldout_split,
-                                          "BeerAdvocate, heldout file split 80/20 into train/dev"),
-        "hotel": DatasetSpec(TEXT, hotel.read_hotel, "TripAdvisor hotel reviews (R2A layout)"),
-        "movies": DatasetSpec(TEXT, movies.read_movies, "movie reviews with human rationales (Zaidan / ERASER)"),
-        "sst2": DatasetSpec(TEXT, tsv.read_sst2, "SST-2 (GLUE)", has_rationales=False),
-        "agnews": DatasetSpec(TEXT, tsv.read_agnews, "AG News", has_rationales=False),
-        "mutagenicity": DatasetSpec(GRAPH, mutagenicity.read_mutagenicity, "Mutagenicity with NO2/NH2 edges"),
+                                          "BeerAdvocate, heldout file split 80/20 into train/dev", folder="beer"),
+        "hotel": DatasetSpec(TEXT, hotel.read_hotel, "TripAdvisor hotel reviews (R2A layout)", folder="hotel"),
+        "movies": DatasetSpec(TEXT, movies.read_movies, "movie reviews with human rationales (Zaidan / ERASER)",
+                              folder="movies"),
+        "sst2": DatasetSpec(TEXT, tsv.read_sst2, "SST-2 (GLUE)", has_rationales=False, folder="sst2"),
+        "agnews": DatasetSpec(TEXT, tsv.read_agnews, "AG News", has_rationales=False, folder="agnews"),
+        "mutagenicity": DatasetSpec(GRAPH, mutagenicity.read_mutagenicity, "Mutagenicity with NO2/NH2 edges",
+                                    folder="mutagenicity"),
         "files": DatasetSpec("auto", files.read_files, "your own Parquet/JSONL files in the canonical schema"),
     }
     for name, spec in specs.items():
@@ -56,6 +59,13 @@ def register_builtin() -> None:
 
 
 register_builtin()
+
+
+def default_data_path(name: str, data_dir: str | Path) -> str | None:
+    """``data_dir/FOLDER`` for a data set with a conventional folder (``beer/``, ``movies/``, …);
+    ``None`` for generated sets and ``files``."""
+    folder = DATASETS.get(name).folder
+    return None if folder is None else str(Path(data_dir) / folder)
 
 
 def read_dataset(name: str, path: str | Path | None = None, **options: Any) -> ReadResult:

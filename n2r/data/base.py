@@ -37,8 +37,8 @@ class ReadResult:
 class DatasetSpec:
     """A registered data set: ``read(path, **options)`` → :class:`ReadResult`.
 
-    ``kind`` is ``text`` or ``graph``; ``generated`` sets need no path; ``sources`` are the
-    files a user's path must contain (for messages and cache keys).
+    ``kind`` is ``text`` or ``graph``; ``generated`` sets need no path; ``folder`` is the data
+    set's folder name under a data root (``--data-dir``), where it has a conventional one.
     """
 
     kind: str
@@ -46,6 +46,7 @@ class DatasetSpec:
     description: str = ""
     generated: bool = False
     has_rationales: bool = True
+    folder: str | None = None
 
 
 def label_from_score(score: float, low: float = 0.4, high: float = 0.6) -> int | None:

@@ -1,0 +1,28 @@
+"""The storage layout of a sweep, in one place (written by ``sweep``, read by ``export``/``report``).
+
+    STORAGE/NAME/sweep.yaml                    the sweep file as run (SWEEP_FILE)
+    STORAGE/NAME/summary.json                  per-study best trial, params and runs (SUMMARY_FILE)
+    STORAGE/NAME/STUDY/                        the study's Tune experiment; one folder per trial
+    STORAGE/NAME/STUDY/n2r_wall_time.json      Tuner.fit seconds summed over runs (WALL_FILE)
+    STORAGE/NAME/STUDY/_train/train-TRIAL/     a multi-worker trial's Ray Train run (train_run_name)
+    STORAGE/NAME/STUDY-seeds/                  the study's retraining with retrain.seeds (SEEDS_SUFFIX)
+    .../checkpoint.pt                          every checkpoint's one file (CHECKPOINT_FILE)
+"""
+from __future__ import annotations
+
+SWEEP_FILE = "sweep.yaml"
+SUMMARY_FILE = "summary.json"
+WALL_FILE = "n2r_wall_time.json"
+SEEDS_SUFFIX = "-seeds"
+CHECKPOINT_FILE = "checkpoint.pt"
+TRAIN_RUNS = "_train"
+
+
+def train_run_name(trial_id: str) -> str:
+    """The Ray Train run name of a multi-worker trial (a folder under ``STUDY/_train``)."""
+    return f"train-{trial_id}"
+
+
+def train_run_folder(study: str, trial_id: str) -> str:
+    """A multi-worker trial's Train run folder, relative to the sweep folder."""
+    return f"{study}/{TRAIN_RUNS}/{train_run_name(trial_id)}"

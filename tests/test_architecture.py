@@ -1,0 +1,67 @@
+"""Import structure read from the source: the library stays free of Ray and of the pipelines, and
+the pipelines have no import cycle."""
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The Ray commands of the ``n2r`` command line still live in n2r/cli.py (moving them out is part of
+# the architecture issue); no other library module may import the pipelines or Ray.
+LIBRARY_EXCEPTIONS = {"n2r/cli.py"}
+
+
+def imports(path: Path) -> set[str]:
+    """Every module named by an import statement anywhere in the file (functions included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def modules(package: str) -> dict[str, Path]:
+    return {".".join(p.relative_to(ROOT).with_suffix("").parts): p for p in sorted((ROOT / package).rglob("*.py"))}
+
+
+def test_the_library_imports_neither_the_pipelines_nor_ray():
+    offenders = []
+    for name, path in modules("n2r").items():
+        if str(path.relative_to(ROOT)) in LIBRARY_EXCEPTIONS:
+            continue
+        bad = {m for m in imports(path) if m.split(".")[0] in ("pipelines", "ray")}
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)}: {sorted(bad)}")
+    assert not offenders, offenders
+
+
+def test_the_pipelines_have_no_import_cycle():
+    mods = modules("pipelines")
+    graph = {name: {m for m in imports(path) if m in mods and m != name} for name, path in mods.items()}
+    state: dict[str, int] = {}
+
+    def visit(node, trail):
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(trail + [node, nxt]))
+            if nxt not in state:
+                visit(nxt, trail + [node])
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [])
+
+
+def test_the_cycle_check_sees_a_cycle(tmp_path, monkeypatch):
+    """The checker itself: two modules importing each other are reported."""
+    import pytest
+
+    package = tmp_path / "pipelines"
+    package.mkdir()
+    (package / "a.py").write_text("from pipelines.b import x\n")
+    (package / "b.py").write_text("def f():\n    from pipelines.a import y\n")
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    with pytest.raises(AssertionError, match="import cycle"):
+        test_the_pipelines_have_no_import_cycle()
