@@ -26,6 +26,9 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="folder holding the data set's folder (overrides data.path)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--device", default=None, help="cpu, cuda, … (default: the config's train.device)")
+    parser.add_argument("--save-state", default=None, metavar="FILE",
+                        help="write the last epoch's weights here (frozen embeddings left out), e.g. to probe a "
+                             "trained state later (benchmarks/parity.py) without retraining")
     args = parser.parse_args()
 
     import torch
@@ -62,6 +65,10 @@ def main() -> None:
                              pad_to=t.pad_to),
                  data.loader("dev", t.eval_batch_size, by_length=True, pad_to=t.pad_to), t, device=device,
                  on_epoch_end=on_epoch_end, sparsity_target=cfg.objective.sparsity_target)
+    if args.save_state:
+        frozen = {p.data_ptr() for p in model.parameters() if not p.requires_grad}     # shared tables once
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items() if v.data_ptr() not in frozen},
+                   args.save_state)
     chosen = rows[result.best_epoch - 1]["test"]
     print(f"\ndev-selected epoch {result.best_epoch}: test F1 {chosen['f1']:.3f}")
     if args.json:

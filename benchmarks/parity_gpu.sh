@@ -6,14 +6,18 @@
 #   benchmarks/parity_gpu.sh DATA_DIR REFERENCE_DIR OUT_DIR [EPOCHS] [SEEDS]
 #
 # DATA_DIR holds beer/; REFERENCE_DIR the authors' repository (git-ignored .reference/); logs go to
-# OUT_DIR/<engine>-<objective>-seed<N>.log (written as they run, so a cut-off run keeps its curve).
-# EPOCHS defaults to 300, SEEDS to "1 2 3". DEVICE=cpu runs the same on CPU (for a dry run).
+# OUT_DIR/<engine>-<objective>-seed<N>.log (written as they run, so a cut-off run keeps its curve);
+# the engine's runs also leave their last weights (.pt, without the frozen embeddings).
+# EPOCHS defaults to 300, SEEDS to "1 2 3"; OBJECTIVES (default "n2r rnp+n2r") and MODES (default
+# "compatible default"; the default engine runs seed 1 only) narrow the set to fit a device budget.
+# DEVICE=cpu runs the same on CPU (for a dry run).
 # Returns at once; `pgrep -f "parity.py|epoch_curve.py"` tells whether runs are still going.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR="$(cd "$1" && pwd)"; REFERENCE="$(cd "$2" && pwd)"; OUT="$3"
 EPOCHS="${4:-300}"; SEEDS="${5:-1 2 3}"
 DEVICE="${DEVICE:-cuda}"; PY="${PYTHON:-python3}"
+OBJECTIVES="${OBJECTIVES:-n2r rnp+n2r}"; MODES="${MODES:-compatible default}"
 mkdir -p "$OUT/configs"
 OUT="$(cd "$OUT" && pwd)"
 
@@ -36,15 +40,16 @@ EOF
 }
 
 for seed in $SEEDS; do
-  for objective in n2r rnp+n2r; do
+  for objective in $OBJECTIVES; do
     name="$(echo "$objective" | tr + -)-seed$seed"
     setsid nohup "$PY" benchmarks/parity.py --reference "$REFERENCE" --data-dir "$DATA_DIR/beer" \
       --objective "$objective" --seed "$seed" --curve "$EPOCHS" --device "$DEVICE" --threads 1 \
       > "$OUT/reference-$name.log" 2>&1 < /dev/null &
-    for mode in compatible default; do
+    for mode in $MODES; do
       [ "$mode" = default ] && [ "$seed" != 1 ] && continue     # the default engine: seed 1 only
       setsid nohup "$PY" benchmarks/epoch_curve.py "$(config "$mode" "$objective" "$seed")" --epochs "$EPOCHS" \
-        --device "$DEVICE" --json "$OUT/n2r-$mode-$name.json" > "$OUT/n2r-$mode-$name.log" 2>&1 < /dev/null &
+        --device "$DEVICE" --json "$OUT/n2r-$mode-$name.json" --save-state "$OUT/n2r-$mode-$name.pt" \
+        > "$OUT/n2r-$mode-$name.log" 2>&1 < /dev/null &
     done
   done
 done

@@ -8,8 +8,11 @@ A prediction line is one JSON object per (annotation_id, document)::
                      "soft_rationale_predictions": [0.01, 0.93, ...]}],      # one per token
      "classification": "NEG",
      "classification_scores": {"NEG": 0.91, "POS": 0.09},
-     "comprehensive_classification_scores": {...},    # the predictor on the input without the rationale
-     "sufficiency_classification_scores": {...}}      # the predictor on the rationale alone
+     "comprehensiveness_classification_scores": {...},  # the predictor on the input without the rationale
+     "sufficiency_classification_scores": {...}}        # the predictor on the rationale alone
+
+The key names are ERASER's (``rationale_benchmark/metrics.py``). Files that spell the first one
+``comprehensive_classification_scores`` (written by n2r before 2026-11-28) are read as well.
 
 Token indices are the documents' own whitespace tokens. ``classification_scores`` are the
 rationalizer's output — its predictor reads the rationale alone, so for these select-then-predict
@@ -37,6 +40,9 @@ from n2r.metrics import (accuracy, average_precision, comprehensiveness, expecte
                          macro_token_prf, rationale_prf, spans_of, sufficiency)
 
 CLASS_NAMES = ("NEG", "POS")
+COMPREHENSIVENESS_KEY = "comprehensiveness_classification_scores"      # ERASER's key names
+SUFFICIENCY_KEY = "sufficiency_classification_scores"
+LEGACY_COMPREHENSIVENESS_KEY = "comprehensive_classification_scores"   # read, never written
 SPLITS = {"train": "train", "val": "dev", "test": "test"}
 
 
@@ -108,8 +114,8 @@ def predict_document(bundle, doc: GoldDocument) -> dict[str, Any]:
                             "soft_rationale_predictions": soft}],
             "classification": names[int(p_model.argmax())],
             "classification_scores": scores(p_model),
-            "comprehensive_classification_scores": scores(p_without),
-            "sufficiency_classification_scores": scores(p_model)}
+            COMPREHENSIVENESS_KEY: scores(p_without),
+            SUFFICIENCY_KEY: scores(p_model)}
 
 
 def class_names(num_classes: int) -> tuple[str, ...]:
@@ -185,7 +191,11 @@ def read_predictions(path: str | Path, gold: list[GoldDocument]) -> dict[str, di
         scores = item["classification_scores"]
         if not isinstance(scores, dict) or item["classification"] not in scores:
             raise fail("classification_scores must map every class, including the predicted one, to a score")
-        for key in ("comprehensive_classification_scores", "sufficiency_classification_scores"):
+        if LEGACY_COMPREHENSIVENESS_KEY in item:
+            if COMPREHENSIVENESS_KEY in item:
+                raise fail(f"both {COMPREHENSIVENESS_KEY} and {LEGACY_COMPREHENSIVENESS_KEY}: give one")
+            item = {**item, COMPREHENSIVENESS_KEY: item.pop(LEGACY_COMPREHENSIVENESS_KEY)}
+        for key in (COMPREHENSIVENESS_KEY, SUFFICIENCY_KEY):
             if key in item and set(item[key]) != set(scores):
                 raise fail(f"{key} names other classes than classification_scores")
         predictions[annotation_id] = {**item, "bits": bits, "soft": soft}
@@ -231,15 +241,15 @@ def score(predictions: dict[str, dict[str, Any]], gold: list[GoldDocument]) -> d
         aps = [average_precision(p["soft"], g) for p, g in zip(preds, golds)]
         aps = [a for a in aps if not math.isnan(a)]
         out["auprc"] = sum(aps) / len(aps) if aps else float("nan")
-    if all("comprehensive_classification_scores" in p and "sufficiency_classification_scores" in p for p in preds):
+    if all(COMPREHENSIVENESS_KEY in p and SUFFICIENCY_KEY in p for p in preds):
         order = list(class_names(len(names)))
 
         def matrix(key: str) -> torch.Tensor:
             return torch.tensor([[float(p[key][c]) for c in order] for p in preds])
 
         full = matrix("classification_scores")
-        out["comprehensiveness"] = comprehensiveness(full, matrix("comprehensive_classification_scores"), predicted)
-        out["sufficiency"] = sufficiency(full, matrix("sufficiency_classification_scores"), predicted)
+        out["comprehensiveness"] = comprehensiveness(full, matrix(COMPREHENSIVENESS_KEY), predicted)
+        out["sufficiency"] = sufficiency(full, matrix(SUFFICIENCY_KEY), predicted)
     return out
 
 

@@ -37,7 +37,7 @@ def prediction(annotation_id, spans, soft, classification, scores, comp, suff):
                             "soft_rationale_predictions": soft}],
             "classification": classification,
             "classification_scores": dict(zip(names, scores)),
-            "comprehensive_classification_scores": dict(zip(names, comp)),
+            "comprehensiveness_classification_scores": dict(zip(names, comp)),
             "sufficiency_classification_scores": dict(zip(names, suff))}
 
 
@@ -71,6 +71,20 @@ def test_every_score_of_a_hand_built_pair(eraser_dir, tmp_path):
     # AP d1: thresholds .9 .8 .7 .1 → 1/3·1 + 1/3·1 + 0 + 1/3·3/4; d2: .9 .6 .2 → 1/3 + 1/3·2/3 + 1/3·3/4
     assert s["auprc"] == pytest.approx(((1 / 3 + 1 / 3 + .25) + (1 / 3 + 2 / 9 + .25)) / 2)
     assert s["documents"] == 2
+
+
+def test_files_with_the_old_comprehensiveness_key_score_the_same(eraser_dir, tmp_path):
+    """n2r wrote ``comprehensive_classification_scores`` before it used ERASER's name; both read."""
+    gold = read_gold(eraser_dir, "val")
+    new = score(read_predictions(write(tmp_path / "new.jsonl", HAND), gold), gold)
+    old_items = json.loads(json.dumps(HAND))
+    for item in old_items:
+        item["comprehensive_classification_scores"] = item.pop("comprehensiveness_classification_scores")
+    old = score(read_predictions(write(tmp_path / "old.jsonl", old_items), gold), gold)
+    assert old["comprehensiveness"] == new["comprehensiveness"] == pytest.approx(0.3)
+    old_items[0]["comprehensiveness_classification_scores"] = old_items[0]["comprehensive_classification_scores"]
+    with pytest.raises(DataError, match="old.jsonl:1: both comprehensiveness_classification_scores"):
+        read_predictions(write(tmp_path / "old.jsonl", old_items), gold)
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -130,6 +144,10 @@ def test_round_trip_bundle_predictions_score_matches_the_training_runs_dev_f1(tm
     assert scores["sparsity"] == pytest.approx(dev["sparsity"], abs=1e-6)      # evaluate counts in float32
     assert scores["accuracy"] == pytest.approx(dev["accuracy"], abs=1e-6)
     assert scores["sufficiency"] == pytest.approx(0.0, abs=1e-6)   # the predictor reads the rationale alone
+    # ERASER's own field names (rationale_benchmark/metrics.py reads exactly these)
+    assert {"classification_scores", "comprehensiveness_classification_scores",
+            "sufficiency_classification_scores"} <= set(lines[0])
+    assert "comprehensive_classification_scores" not in lines[0]
 
 
 @pytest.mark.skipif(not (SHARED / "beer").is_dir(), reason=f"real data not present at {SHARED}")
