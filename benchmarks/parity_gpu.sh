@@ -39,18 +39,21 @@ EOF
   echo "$file"
 }
 
+started=0
 for seed in $SEEDS; do
   for objective in $OBJECTIVES; do
     name="$(echo "$objective" | tr + -)-seed$seed"
     setsid nohup "$PY" benchmarks/parity.py --reference "$REFERENCE" --data-dir "$DATA_DIR/beer" \
       --objective "$objective" --seed "$seed" --curve "$EPOCHS" --device "$DEVICE" --threads 1 \
       > "$OUT/reference-$name.log" 2>&1 < /dev/null &
+    started=$((started + 1))
     for mode in $MODES; do
       [ "$mode" = default ] && [ "$seed" != 1 ] && continue     # the default engine: seed 1 only
       setsid nohup "$PY" benchmarks/epoch_curve.py "$(config "$mode" "$objective" "$seed")" --epochs "$EPOCHS" \
         --device "$DEVICE" --json "$OUT/n2r-$mode-$name.json" --save-state "$OUT/n2r-$mode-$name.pt" \
         > "$OUT/n2r-$mode-$name.log" 2>&1 < /dev/null &
+      started=$((started + 1))
     done
   done
 done
-echo "started: $(ls "$OUT"/*.log | wc -l) runs, logs in $OUT"
+echo "started: $started runs, logs in $OUT"
