@@ -30,6 +30,11 @@ from pipelines.layout import SEEDS_SUFFIX, SUMMARY_FILE, SWEEP_FILE, TRAIN_RUNS,
 from pipelines.storage import Staging, Storage
 
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
+DATASET_FIELDS = ("name", "path", "options", "label", "model", "objective", "train")
+SCHEDULER_DEFAULTS = {"type": "asha", "grace_period": 2, "reduction_factor": 2}
+SECTION_FIELDS = {"metric": ("select", "sparsity_tolerance"), "search": ("num_samples", "seed", "max_concurrent_trials"),
+                  "scheduler": tuple(SCHEDULER_DEFAULTS),
+                  "resources": ("num_workers", "cpus_per_worker", "use_gpu", "gpus_per_worker"), "retrain": ("seeds",)}
 
 
 @dataclass
@@ -46,8 +51,7 @@ class SweepSpec:
     num_samples: int = 8
     seed: int = 0
     max_concurrent_trials: int | None = None
-    scheduler: dict[str, Any] = field(default_factory=lambda: {"type": "asha", "grace_period": 2,
-                                                               "reduction_factor": 2})
+    scheduler: dict[str, Any] = field(default_factory=lambda: dict(SCHEDULER_DEFAULTS))
     num_workers: int = 1
     use_gpu: bool = False
     resources_per_worker: dict[str, float] = field(default_factory=lambda: {"CPU": 1})
@@ -82,8 +86,17 @@ class SweepSpec:
         from n2r.models import ENCODERS
         from n2r.objectives import OBJECTIVES
 
+        sections = {}
+        for section, fields in SECTION_FIELDS.items():
+            value = raw.get(section) or {}
+            if not isinstance(value, dict):
+                raise fail(section, f"expected a mapping, got {type(value).__name__}")
+            unknown = sorted(set(value) - set(fields))
+            if unknown:
+                raise fail(f"{section}.{unknown[0]}", f"unknown field (known: {', '.join(fields)})")
+            sections[section] = value
         base = copy.deepcopy(raw.get("base") or {})
-        metric = raw.get("metric") or {}
+        metric = sections["metric"]
         select = metric.get("select", "accuracy")
         if select not in ("accuracy", "f1"):
             raise fail("metric.select", f"{select!r} is not produced by the trainer; use 'accuracy' or 'f1'")
@@ -97,6 +110,9 @@ class SweepSpec:
         labels = _dataset_labels(raw["datasets"], fail)
         for i, dataset in enumerate(raw["datasets"]):
             entry = {"name": dataset} if isinstance(dataset, str) else dict(dataset)
+            unknown = sorted(set(entry) - set(DATASET_FIELDS))
+            if unknown:
+                raise fail(f"datasets[{i}].{unknown[0]}", f"unknown field (known: {', '.join(DATASET_FIELDS)})")
             named(DATASETS, entry.get("name"), f"datasets[{i}].name")
             for j, encoder in enumerate(raw["encoders"]):
                 enc = {"name": encoder} if isinstance(encoder, str) else dict(encoder)
@@ -110,9 +126,8 @@ class SweepSpec:
                                    "'f1' is not produced; use 'accuracy'")
                     studies.append(Study(f"{labels[i]}-{enc['name']}-{objective}", run))
         space = _validate_space(raw["space"], studies, fail)
-        search = raw.get("search") or {}
-        resources = raw.get("resources") or {}
-        scheduler = raw.get("scheduler") or {"type": "asha", "grace_period": 2, "reduction_factor": 2}
+        search, resources = sections["search"], sections["resources"]
+        scheduler = {**SCHEDULER_DEFAULTS, **sections["scheduler"]}
         if scheduler.get("type") not in ("asha", "none"):
             raise fail("scheduler.type", f"{scheduler.get('type')!r} is not 'asha' or 'none'")
         num_samples = search.get("num_samples", 8)
@@ -121,19 +136,12 @@ class SweepSpec:
         num_workers = resources.get("num_workers", 1)
         if not isinstance(num_workers, int) or num_workers < 1:
             raise fail("resources.num_workers", "must be an integer >= 1")
-        retrain = raw.get("retrain") or {}
-        unknown = sorted(set(retrain) - {"seeds"})
-        if unknown:
-            raise fail(f"retrain.{unknown[0]}", "unknown field (known: seeds)")
+        retrain = sections["retrain"]
         seeds = retrain.get("seeds", [])
         if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds) \
                 or len(set(seeds)) != len(seeds):
             raise fail("retrain.seeds", "must be a list of distinct integers")
         per_worker = {"CPU": float(resources.get("cpus_per_worker", 1))}
-        unknown = sorted(set(resources) - {"num_workers", "cpus_per_worker", "use_gpu", "gpus_per_worker"})
-        if unknown:
-            raise fail(f"resources.{unknown[0]}", "unknown field (known: num_workers, cpus_per_worker, use_gpu, "
-                       "gpus_per_worker)")
         if resources.get("use_gpu"):
             gpus = resources.get("gpus_per_worker", 1)
             if not isinstance(gpus, (int, float)) or gpus <= 0 or (gpus > 1 and gpus != int(gpus)):
@@ -180,9 +188,6 @@ def _study_run(base: dict, dataset: dict, encoder: dict, objective: str, select:
     run = copy.deepcopy(base)
     run.setdefault("data", {})
     run["data"].update({k: v for k, v in dataset.items() if k in ("name", "path", "options")})
-    unknown = sorted(set(dataset) - {"name", "path", "options", "label", "model", "objective", "train"})
-    if unknown:
-        raise ConfigError(f"datasets: {dataset.get('name')!r}: unknown field {unknown[0]!r}")
     for section in ("model", "objective", "train"):
         run.setdefault(section, {})
         run[section].update(dataset.get(section, {}))
@@ -220,13 +225,14 @@ def _validate_space(space: Any, studies: list[Study], fail) -> dict[str, dict[st
                 raise fail(name, f"empty or inverted range [{low}, {high}]")
             if kind == "loguniform" and low <= 0:
                 raise fail(name, "loguniform needs low > 0")
-        for study in studies:  # every sampled value must make a valid run config
-            probe = copy.deepcopy(study.run)
-            probe.setdefault(section, {})[attr] = args[0] if kind == "choice" else args[0]
-            try:
-                RunConfig.from_dict(probe)
-            except ConfigError as exc:
-                raise fail(name, str(exc)) from None
+        for study in studies:  # every sampled value must make a valid run config: both ends, every choice
+            for value in args:
+                probe = copy.deepcopy(study.run)
+                probe.setdefault(section, {})[attr] = value
+                try:
+                    RunConfig.from_dict(probe)
+                except ConfigError as exc:
+                    raise fail(name, str(exc)) from None
         out[key] = {kind: args}
     return out
 
@@ -274,8 +280,8 @@ def _tuner(spec: SweepSpec, study: Study, storage: Storage, cache_dir: str | Non
     epochs = RunConfig.from_dict(study.run).train.epochs
     if spec.scheduler.get("type") == "asha":
         scheduler = ASHAScheduler(time_attr="epoch", metric="score", mode="max", max_t=epochs,
-                                  grace_period=spec.scheduler.get("grace_period", 1),
-                                  reduction_factor=spec.scheduler.get("reduction_factor", 2))
+                                  grace_period=spec.scheduler["grace_period"],
+                                  reduction_factor=spec.scheduler["reduction_factor"])
     else:
         scheduler = FIFOScheduler()
     searcher = OptunaSearch(metric="score", mode="max", seed=spec.seed)
