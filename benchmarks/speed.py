@@ -186,7 +186,7 @@ def demo_sweep() -> dict:
     out = Path(tempfile.mkdtemp(prefix="n2r-speed-sweep-"))
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "N2R_CACHE": str(out / "cache")}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "n2r.cli", "sweep", "--storage", str(out / "sweep")], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "sweep", "--storage", str(out / "sweep")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     peak = [0.0]
 

@@ -1,4 +1,9 @@
-"""The ``n2r`` command line."""
+"""The library's part of the ``n2r`` command line: train (one process), explain, score, data.
+
+The Ray commands (``sweep``, ``resume``, ``export`` and ``train --workers``) are added by
+:mod:`pipelines.cli`, which the installed ``n2r`` command runs; this package never imports the
+pipelines.
+"""
 from __future__ import annotations
 
 import argparse
@@ -18,15 +23,6 @@ def _train(args: argparse.Namespace) -> int:
         from n2r.data import default_data_path
 
         cfg.data.path = default_data_path(cfg.data.name, args.data_dir)
-    if args.workers > 1:
-        from pipelines.sweep import ensure_ray
-        from pipelines.train import build_trainer
-
-        ensure_ray(args.address)
-        result = build_trainer(cfg, num_workers=args.workers, storage_path=str(Path(args.out or "runs/train").resolve()),
-                               name="train", use_gpu=args.gpu).fit()
-        print(json.dumps(result.metrics, indent=2, default=str))
-        return 0
     summary = train_run(cfg, args.out, resume=args.resume)
     printable = {k: v for k, v in summary.items() if k != "history"}
     print(json.dumps(printable, indent=2))
@@ -81,27 +77,6 @@ def _data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace) -> int:
-    from pipelines.sweep import main_sweep
-
-    return main_sweep(args)
-
-
-def _resume(args: argparse.Namespace) -> int:
-    from pipelines.sweep import main_resume
-
-    return main_resume(args)
-
-
-def _export(args: argparse.Namespace) -> int:
-    from pipelines.export import export_sweep
-
-    bundles = export_sweep(args.sweep_dir, args.out, cache_dir=args.cache)
-    for study, path in bundles.items():
-        print(f"{study}: {path}")
-    return 0
-
-
 def _explain(args: argparse.Namespace) -> int:
     from n2r.bundle import load_bundle, render_html
 
@@ -148,40 +123,17 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The library's commands. ``parser.subcommands`` (the sub-parser action) and
+    ``parser.commands`` (name → sub-parser) let :mod:`pipelines.cli` add the Ray commands."""
     parser = argparse.ArgumentParser(prog="n2r", description="Train and run rationalizers (N2R, RNP).")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train one rationalizer from a run config (single process)")
     train.add_argument("config", help="run config YAML (sections data, model, objective, train)")
     train.add_argument("--out", default=None, help="directory for config, checkpoint and metrics")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
-    train.add_argument("--workers", type=int, default=1, help="data-parallel Ray Train workers (default 1: no Ray)")
-    train.add_argument("--gpu", action="store_true", help="with --workers: one GPU per worker, NCCL")
-    train.add_argument("--address", default=None, help="with --workers: a running Ray cluster")
     train.add_argument("--data-dir", default=None, help="folder holding the data set's folder (beer/, movies/, …)")
     train.set_defaults(func=_train)
 
-    sweep = sub.add_parser("sweep", help="Optuna sweep(s) on Ray Tune; no file: the demo on generated data")
-    sweep.add_argument("sweep_files", nargs="*", help="tune_spaces/*.yaml (default: the demo sweeps)")
-    sweep.add_argument("--storage", "--out", dest="storage", default="runs/sweep",
-                       help="where sweeps, trials and checkpoints go: a local folder or a file://, s3:// or gs:// "
-                            "URI (each sweep file gets its own sub-folder; default runs/sweep)")
-    sweep.add_argument("--data-dir", default=None, help="folder holding the real data sets (beer/, movies/, …)")
-    sweep.add_argument("--address", default=None, help="connect to a running Ray cluster instead of a local one")
-    sweep.add_argument("--cache", default=None, help="data cache directory")
-    sweep.add_argument("--num-samples", type=int, default=None, help="override search.num_samples")
-    sweep.add_argument("--no-export", action="store_true", help="skip export, explanations and the report")
-    sweep.set_defaults(func=_sweep)
-    resume = sub.add_parser("resume", help="restore an interrupted sweep and finish it")
-    resume.add_argument("sweep_dir", help="the sweep's folder or URI (STORAGE/NAME)")
-    resume.add_argument("--address", default=None)
-    resume.add_argument("--cache", default=None)
-    resume.add_argument("--no-export", action="store_true")
-    resume.set_defaults(func=_resume)
-    export = sub.add_parser("export", help="best configuration and model of each study → bundles")
-    export.add_argument("sweep_dir", help="the sweep's folder or URI (STORAGE/NAME)")
-    export.add_argument("--out", required=True, help="local folder for the bundles")
-    export.add_argument("--cache", default=None)
-    export.set_defaults(func=_export)
     explain = sub.add_parser("explain", help="rationales for new inputs from an exported bundle")
     explain.add_argument("bundle")
     explain.add_argument("--text", default=None)
@@ -223,22 +175,40 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--cache", default=None)
     fetch.add_argument("--timeout", type=float, default=5.0)
     fetch.set_defaults(func=_data_fetch)
+    parser.subcommands = sub
+    parser.commands = {"train": train, "explain": explain, "score": score}
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+# Commands the pipelines add (pipelines/cli.py); named here only to point a user at them.
+RAY_COMMANDS = ("sweep", "resume", "export")
+
+
+def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse and run one command; the library's error types become ``n2r: error: …`` and exit 2."""
     from n2r.bundle import BundleError
     from n2r.config import ConfigError
     from n2r.engine import CheckpointError, NonFiniteLossError
     from n2r.registry import UnknownNameError
 
-    args = build_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except (ConfigError, DataError, CheckpointError, NonFiniteLossError, UnknownNameError, BundleError,
             FileNotFoundError) as exc:
         print(f"n2r: error: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The library's commands only (``python -m n2r.cli``); the installed ``n2r`` command is
+    :func:`pipelines.cli.main`, which adds the Ray commands."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in RAY_COMMANDS:
+        print(f"n2r: error: '{argv[0]}' runs on Ray and comes with the pipelines: use the installed `n2r` "
+              f"command or `python -m pipelines.cli {argv[0]} …`", file=sys.stderr)
+        return 2
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

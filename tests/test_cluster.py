@@ -47,7 +47,7 @@ def test_kuberay_manifests_carry_the_required_fields(name, kind):
 def test_rayjob_entrypoint_parses_with_the_real_cli():
     import shlex
 
-    from n2r.cli import build_parser
+    from pipelines.cli import build_parser
     from pipelines.sweep import SweepSpec
 
     manifest = yaml.safe_load((ROOT / "cluster" / "kuberay" / "rayjob.yaml").read_text())

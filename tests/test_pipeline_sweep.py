@@ -136,7 +136,7 @@ def test_driver_sigkill_mid_sweep_then_resume_completes(tmp_path):
     out = tmp_path / "out"
     storage = f"file://{out}"                              # the sweep reads and writes through a URI
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "N2R_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "n2r.cli"]
+    cmd = [sys.executable, "-m", "pipelines.cli"]
     driver = subprocess.Popen(cmd + ["sweep", str(path), "--storage", storage, "--no-export"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     study_dir = out / "tiny" / "synthetic-text-gru-n2r"
