@@ -37,6 +37,7 @@ def main() -> None:
     from n2r.engine import evaluate, fit, resolve_device
     from n2r.objectives import build_objective
     from n2r.runner import build_run
+    from n2r.training import run_loaders
 
     cfg = RunConfig.from_yaml(args.config)
     cfg.train.epochs = args.epochs
@@ -60,10 +61,7 @@ def main() -> None:
         print(f"| {record['epoch']} | {record['dev']['accuracy']:.3f} | {test['precision']:.3f} | {test['recall']:.3f} "
               f"| {test['f1']:.3f} | {test['accuracy']:.3f} |", flush=True)
 
-    result = fit(model, build_objective(cfg.objective),
-                 data.loader("train", t.batch_size, shuffle=True, seed=t.seed, bucket_window=t.bucket_window,
-                             pad_to=t.pad_to),
-                 data.loader("dev", t.eval_batch_size, by_length=True, pad_to=t.pad_to), t, device=device,
+    result = fit(model, build_objective(cfg.objective), *run_loaders(data, cfg), t, device=device,
                  on_epoch_end=on_epoch_end, sparsity_target=cfg.objective.sparsity_target)
     if args.save_state:
         frozen = {p.data_ptr() for p in model.parameters() if not p.requires_grad}     # shared tables once

@@ -12,16 +12,15 @@ from typing import Any, Callable
 
 from n2r.config import RunConfig
 from n2r.data import PreparedData, prepare_data
-from n2r.engine import FitResult, evaluate, fit, resolve_device, seed_everything
-from n2r.models import Rationalizer, build_rationalizer
+from n2r.engine import FitResult, fit, resolve_device
+from n2r.models import Rationalizer
 from n2r.objectives import build_objective
+from n2r.training import build_model, run_loaders, test_metrics
 
 
 def build_run(cfg: RunConfig, data: PreparedData | None = None) -> tuple[PreparedData, Rationalizer]:
-    seed_everything(cfg.train.seed)
     data = data or prepare_data(cfg.data, cfg.model)
-    model = build_rationalizer(cfg.model, **data.model_inputs())
-    return data, model
+    return data, build_model(cfg, data.model_inputs())
 
 
 def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: PreparedData | None = None,
@@ -32,10 +31,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
     data, model = build_run(cfg, data)
     t = cfg.train
     device = resolve_device(t.device)
-    pin = device.type == "cuda"
-    train_loader = data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin,
-                               bucket_window=t.bucket_window, pad_to=t.pad_to)
-    dev_loader = data.loader("dev", t.eval_batch_size, pin_memory=pin, by_length=True, pad_to=t.pad_to)
+    train_loader, dev_loader = run_loaders(data, cfg, pin_memory=device.type == "cuda")
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -56,9 +52,9 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
                  extra_state={"config": cfg.to_dict()})
     model.load_state_dict(result.best_state)
     summary: dict[str, Any] = {**result.summary(), "history": result.history, "data_variant": data.info.get("variant")}
-    if data.splits.get("test"):
-        summary["test"] = evaluate(model, data.loader("test", t.eval_batch_size, by_length=True, pad_to=t.pad_to),
-                                   device=device, bf16=t.bf16)
+    test = test_metrics(model, data, cfg, device)
+    if test:
+        summary["test"] = test
     summary["wall_time_s"] = time.perf_counter() - started
     if out is not None:
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))

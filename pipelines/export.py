@@ -15,8 +15,9 @@ from typing import Any
 
 from n2r.bundle import save_bundle
 from n2r.config import RunConfig
-from n2r.engine import CheckpointError, evaluate, load_checkpoint, resolve_device
+from n2r.engine import CheckpointError, load_checkpoint, resolve_device
 from n2r.models import build_rationalizer
+from n2r.training import test_metrics
 from pipelines.storage import Storage
 from pipelines.layout import CHECKPOINT_FILE, SUMMARY_FILE, train_run_folder
 from pipelines.train import local_data
@@ -86,10 +87,7 @@ def export_checkpoint(checkpoint: Path, out: Path, cache_dir: str | None = None,
         cfg.model.in_channels = data.num_features  # the bundle must rebuild without the data
     model = build_rationalizer(cfg.model, **data.model_inputs())
     model.load_state_dict(payload["best_state"])
-    device = resolve_device("cpu")
-    test = {}
-    if data.splits.get("test") is not None and len(data.splits["test"]):
-        test = evaluate(model, data.loader("test", cfg.train.eval_batch_size, by_length=True, pad_to=cfg.train.pad_to), device=device, bf16=False)
+    test = test_metrics(model, data, cfg, resolve_device("cpu"))
     best = payload["best"]
     metrics = {**(extra or {}), "data_variant": data.info.get("variant"), "best_epoch": best["epoch"],
                "dev": best["dev"], "test": test, "achieved_sparsity": {"dev": best["dev"].get("sparsity"),

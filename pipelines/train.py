@@ -29,8 +29,9 @@ from n2r.config import RunConfig
 from n2r.data import GRAPH, PreparedData
 from n2r.distributed import allreduce_gradients, assert_replicas_equal, broadcast_parameters
 from n2r.engine import FitResult, fit, resolve_device
-from n2r.models import build_rationalizer
+from pipelines.layout import CHECKPOINT_FILE
 from n2r.objectives import build_objective
+from n2r.training import build_model, run_loaders
 
 
 
@@ -117,11 +118,7 @@ class TuneSession:
 
     def batches(self, cfg: RunConfig, pin_memory: bool = False):
         data = local_data(cfg, self.config.get("cache_dir"))
-        t = cfg.train
-        return (data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin_memory,
-                            bucket_window=t.bucket_window, pad_to=t.pad_to),
-                data.loader("dev", t.eval_batch_size, pin_memory=pin_memory, by_length=True, pad_to=t.pad_to),
-                data.model_inputs())
+        return (*run_loaders(data, cfg, pin_memory), data.model_inputs())
 
     def restored_checkpoint(self, into: Path) -> bool:
         return _restore(self.tune.get_checkpoint(), into)
@@ -168,8 +165,7 @@ def run_training(config: dict[str, Any], session) -> FitResult:
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     train_batches, dev_batches, model_inputs = session.batches(cfg, pin_memory=device.type == "cuda")
-    torch.manual_seed(cfg.train.seed)
-    model = build_rationalizer(cfg.model, **model_inputs).to(device)
+    model = build_model(cfg, model_inputs, device)
     broadcast_parameters(model)
     with tempfile.TemporaryDirectory(prefix="n2r-ckpt-") as work:
         folder = Path(work)
