@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.quality import dataset_tables   # noqa: E402
+from pipelines.protocol import dataset_tables   # noqa: E402
 
 
 def optuna_distributions(space: dict[str, dict]) -> dict:
@@ -166,9 +166,8 @@ class Protocol:
             runs = [{"seed": r["seed"], "best_epoch": r["best_epoch"], "test": r["test"], "variant": r.get("variant"),
                      "dev": r["history"][-1]["dev"]}
                     for r in sorted(info["seeds"], key=lambda r: r["seed"]) if r.get("test")]
-            prefix = study.name.rsplit("-", 2)[0]
-            by_dataset.setdefault(prefix, {})[study.name] = {"params": (info["best"] or {}).get("params", {}),
-                                                             "runs": runs}
+            by_dataset.setdefault(study.dataset, {})[study.name] = {
+                "objective": study.objective, "params": (info["best"] or {}).get("params", {}), "runs": runs}
         sections += dataset_tables(self.spec, by_dataset, None, lambda study: self.run_of(study, {}, seed=None),
                                    self.gold_cache)
         speeds = [r["history"][-1]["examples_per_s"] for s in self.results["studies"].values()

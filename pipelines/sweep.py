@@ -39,8 +39,13 @@ SECTION_FIELDS = {"metric": ("select", "sparsity_tolerance"), "search": ("num_sa
 
 @dataclass
 class Study:
+    """One (data set, encoder, objective) combination of a sweep file; ``name`` is
+    ``DATASET-ENCODER-OBJECTIVE`` (its Tune experiment's folder)."""
     name: str
     run: dict[str, Any]          # the base RunConfig (as a dict) for this study
+    dataset: str = ""            # the data set's label (its name, plus options or a given label)
+    encoder: str = ""
+    objective: str = ""
 
 
 @dataclass
@@ -124,7 +129,8 @@ class SweepSpec:
                     if select == "f1" and DATASETS.get(entry["name"]).has_rationales is False:
                         raise fail(f"datasets[{i}].name", f"{entry['name']!r} has no rationales, so metric.select "
                                    "'f1' is not produced; use 'accuracy'")
-                    studies.append(Study(f"{labels[i]}-{enc['name']}-{objective}", run))
+                    studies.append(Study(f"{labels[i]}-{enc['name']}-{objective}", run, dataset=labels[i],
+                                         encoder=enc["name"], objective=objective))
         space = _validate_space(raw["space"], studies, fail)
         search, resources = sections["search"], sections["resources"]
         scheduler = {**SCHEDULER_DEFAULTS, **sections["scheduler"]}

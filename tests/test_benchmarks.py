@@ -1,17 +1,13 @@
-"""The quality benchmark's table: mean ± std, the random reference row, the 'working' rule."""
+"""The quality protocol's table (pipelines/protocol.py) and the benchmark scripts' own logic: mean ± std, the random reference row, the 'working' rule."""
 from pathlib import Path
 
 import pytest
 
 from n2r.config import RunConfig
 from conftest import load_benchmark
+from pipelines import protocol
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def quality():
-    return load_benchmark("quality")
 
 
 def runs(*figures):
@@ -20,19 +16,19 @@ def runs(*figures):
             for i, (s, p, r, f, a, e) in enumerate(figures)]
 
 
-def test_quality_table_rows_random_reference_and_working_rule(quality):
+def test_quality_table_rows_random_reference_and_working_rule():
     cfg = RunConfig.from_dict({"model": {"eval_selection": "topk"}, "objective": {"sparsity_target": 0.2},
                                "train": {"epochs": 4}})
     studies = {
         # F1 0.50 ± 0.10: 0.50 - 0.20 = 0.30 > random 0.171 -> working
-        "toy-gru-rnp": {"params": {"objective.lambda_sparsity": 2.0},
+        "toy-gru-rnp": {"objective": "rnp", "params": {"objective.lambda_sparsity": 2.0},
                         "runs": runs((0.2, .5, .5, .4, .9, 2), (0.2, .5, .5, .5, .8, 3), (0.2, .5, .5, .6, .7, 4))},
         # F1 0.30 ± 0.10: 0.30 - 0.20 = 0.10 < 0.171 -> not working, although its mean is above random
-        "toy-gru-n2r": {"params": {"objective.lambda_sparsity": 3.0},
+        "toy-gru-n2r": {"objective": "n2r", "params": {"objective.lambda_sparsity": 3.0},
                         "runs": runs((0.2, .3, .3, .2, .9, 1), (0.2, .3, .3, .3, .9, 1), (0.2, .3, .3, .4, .9, 1))},
     }
     gold, lengths = [2, 0, 1], [10, 5, 5]
-    lines = quality.table("toy", studies, gold, lengths, cfg, ["objective.lambda_sparsity"])
+    lines = protocol.table("toy", studies, gold, lengths, cfg, ["objective.lambda_sparsity"])
     text = "\n".join(lines)
     assert "Data variant `toy-v1`" in text and "evaluation rule `topk 0.2`" in text and "4 epochs" in text
     rnp = next(line for line in lines if line.startswith("| rnp |"))
@@ -156,12 +152,12 @@ def test_quality_gpu_starts_a_training_only_when_it_is_expected_to_end_in_time()
     assert not protocol.fits()
 
 
-def test_objectives_option_keeps_only_the_named_methods(quality):
+def test_objectives_option_keeps_only_the_named_methods():
     from pipelines.sweep import SweepSpec
 
     spec = SweepSpec.from_yaml(ROOT / "tune_spaces" / "quality" / "movies.yaml")
-    quality.only_objectives(spec, ["rnp+n2r", "rnp"], "movies.yaml")
+    protocol.only_objectives(spec, ["rnp+n2r", "rnp"], "movies.yaml")
     assert [s.name for s in spec.studies] == ["movies-gru-rnp", "movies-gru-rnp+n2r"]
     assert spec.raw["objectives"] == ["rnp", "rnp+n2r"]
     with pytest.raises(SystemExit, match="'mmi' is not an objective of movies.yaml"):
-        quality.only_objectives(spec, ["mmi"], "movies.yaml")
+        protocol.only_objectives(spec, ["mmi"], "movies.yaml")
