@@ -30,7 +30,6 @@ import ray  # noqa: E402
 
 from n2r.config import RunConfig  # noqa: E402
 from n2r.data import read_dataset  # noqa: E402
-from n2r.data.schema import pad_lengths  # noqa: E402
 from n2r.embeddings import Vocabulary, glove_words  # noqa: E402
 from pipelines.data import build_ray_data  # noqa: E402
 
@@ -79,6 +78,24 @@ def ray_path(name: str, path: Path, options: dict, cache: Path) -> tuple[int, fl
             if split == "train":
                 lengths.append(np.diff(batch.column("input_ids").combine_chunks().offsets.to_numpy()))
     return rows, time.perf_counter() - start, lengths
+
+
+def pad_lengths(lengths: np.ndarray, batch_size: int, mode: str, window: int = 50) -> float:
+    """Share of padded positions when batching sequences of ``lengths`` in order.
+
+    ``fixed``: every sequence padded to 256 (the reference code); ``dynamic``: to each batch's
+    longest; ``bucketed``: sorted by length within windows of ``window`` batches, then dynamic.
+    """
+    lengths = np.asarray(lengths)
+    if mode == "fixed":
+        width = np.maximum(256, lengths)
+        return float(1 - lengths.sum() / width.sum())
+    if mode == "bucketed":
+        span = batch_size * window
+        lengths = np.concatenate([np.sort(lengths[i:i + span]) for i in range(0, len(lengths), span)])
+    padded = sum(int(lengths[i:i + batch_size].max()) * len(lengths[i:i + batch_size])
+                 for i in range(0, len(lengths), batch_size))
+    return float(1 - lengths.sum() / padded)
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """Ray Data round trips on a real local Ray: Parquet → tokenized batches → model forward."""
+import pyarrow.compute as pc
 import torch
 
+from conftest import load_benchmark
 from n2r.config import RunConfig
 from n2r.data import prepare_data
-from n2r.data.schema import pad_lengths
-from n2r.data.tokenize import lengths
 from n2r.models import build_rationalizer
 from pipelines.data import build_ray_data, iter_epoch
 
@@ -74,7 +74,8 @@ def test_bucketing_cuts_padding(ray_local, tmp_path):
     assert n_dynamic == n_bucketed == 200
     assert bucketed < dynamic / 2
     # the same measure computed offline from lengths agrees in direction
-    lens = lengths(data.tokenizer(data.entry.table("train")))
+    lens = pc.list_value_length(data.tokenizer(data.entry.table("train")).column("input_ids")).to_numpy()
+    pad_lengths = load_benchmark("ingest").pad_lengths
     assert pad_lengths(lens, 16, "bucketed", 8) < pad_lengths(lens, 16, "dynamic") < pad_lengths(lens, 16, "fixed")
 
 

@@ -70,15 +70,14 @@ class CacheEntry:
 
 
 def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] | None = None,
-            encoder: str | None = None, model_options: dict[str, Any] | None = None,
-            cache_dir: str | Path | None = None) -> CacheEntry:
+            encoder: str | None = None, cache_dir: str | Path | None = None) -> CacheEntry:
     """Read ``name`` (and tokenize for ``encoder`` if given) into a Parquet cache entry."""
     from n2r.config import ModelConfig
     from n2r.data import GRAPH, build_tokenizer, kind_of, read_dataset
     from n2r.data.schema import graph_table, text_table
 
     options = dict(options or {})
-    model = ModelConfig(encoder=encoder or "gru", **(model_options or {}))
+    model = ModelConfig(encoder=encoder or "gru")
     tokenizer_cfg = None if encoder in (None, "gcn") else {"encoder": model.encoder, "embeddings": model.embeddings,
                                                            "checkpoint": model.checkpoint}
     key = cache_key(name, path, options, tokenizer_cfg)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
 import pyarrow as pa
 import torch
 
@@ -99,21 +98,3 @@ def validate_graph(graph: Any, where: str | Path, row: int) -> None:
         value = getattr(graph, key, None)
         if value is not None and len(value) != graph.edge_index.shape[1]:
             raise DataError(where, f"{key} has {len(value)} entries for {graph.edge_index.shape[1]} edges", row)
-
-
-def pad_lengths(lengths: np.ndarray, batch_size: int, mode: str, window: int = 50) -> float:
-    """Share of padded positions when batching sequences of ``lengths`` in order.
-
-    ``fixed``: every sequence padded to 256 (the reference code); ``dynamic``: to each batch's
-    longest; ``bucketed``: sorted by length within windows of ``window`` batches, then dynamic.
-    """
-    lengths = np.asarray(lengths)
-    if mode == "fixed":
-        width = np.maximum(256, lengths)
-        return float(1 - lengths.sum() / width.sum())
-    if mode == "bucketed":
-        span = batch_size * window
-        lengths = np.concatenate([np.sort(lengths[i:i + span]) for i in range(0, len(lengths), span)])
-    padded = sum(int(lengths[i:i + batch_size].max()) * len(lengths[i:i + batch_size])
-                 for i in range(0, len(lengths), batch_size))
-    return float(1 - lengths.sum() / padded)

