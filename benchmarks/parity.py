@@ -39,9 +39,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from n2r.batch import TextBatch, collate_text  # noqa: E402
+from n2r.batch import TableCollate, TextBatch, collate_text  # noqa: E402
 from n2r.config import RunConfig  # noqa: E402
-from n2r.engine import make_update  # noqa: E402
+from n2r.data import prepare_data  # noqa: E402
+from n2r.engine import build_optimizer, make_update  # noqa: E402
 from n2r.models import build_rationalizer  # noqa: E402
 from n2r.models.gru import set_parallel_directions  # noqa: E402
 from n2r.objectives import build_objective  # noqa: E402
@@ -149,13 +150,15 @@ def project_step(model, objective, recorder: GradientRecorder, batch: TextBatch)
 
 # --------------------------------------------------------------------------- the reference's side
 def import_reference(folder: str | Path) -> types.SimpleNamespace:
-    """The authors' ``model``, ``metric`` and ``train_util`` modules, imported from ``folder``."""
+    """The authors' ``model``, ``metric``, ``train_util`` and ``validate_util`` modules, imported
+    from ``folder``."""
     folder = Path(folder).resolve()
     if not (folder / "model.py").is_file() or not (folder / "train_util.py").is_file():
         raise SystemExit(f"--reference {folder}: not a checkout of Rationalization-N2R (model.py, train_util.py)")
     sys.path.insert(0, str(folder))
     try:
-        return types.SimpleNamespace(**{m: importlib.import_module(m) for m in ("model", "metric", "train_util")})
+        return types.SimpleNamespace(**{m: importlib.import_module(m)
+                                        for m in ("model", "metric", "train_util", "validate_util")})
     finally:
         sys.path.remove(str(folder))
 
@@ -272,8 +275,6 @@ def run(reference_dir: str | Path, cfg: RunConfig, embedding: torch.Tensor, batc
     model = build_project_model(cfg, embedding, seed)
     reference = ReferenceRunner(ref, cfg, embedding, model)
     objective = build_objective(cfg.objective)
-    from n2r.engine import build_optimizer
-
     recorder = GradientRecorder(build_optimizer(model, cfg.train), project_groups(model))
     rows = []
     for index, batch in enumerate(batches):
@@ -317,8 +318,6 @@ def print_rows(rows: list[dict[str, Any]], every: int = 1) -> None:
 
 def beer_batches(cfg: RunConfig, data_dir: str, steps: int, batch_size: int, seed: int):
     """The first ``steps`` training batches of one seeded shuffle (reshuffled when exhausted)."""
-    from n2r.data import prepare_data
-
     cfg.data.path = data_dir
     data = prepare_data(cfg.data, cfg.model)
     loader = data.loader("train", batch_size, shuffle=True, seed=seed, pad_to=cfg.train.pad_to)
@@ -331,8 +330,6 @@ def beer_batches(cfg: RunConfig, data_dir: str, steps: int, batch_size: int, see
 def reference_tensors(data, split: str, pad_to: int) -> tuple[torch.Tensor, ...]:
     """A split as the reference's loaders give it: ids padded to ``pad_to`` (unknown words id 0),
     0/1 masks, labels and, where annotated, rationale bits."""
-    from n2r.batch import TableCollate
-
     batch = TableCollate(data.splits[split], data.pad_id, pad_to)(list(range(data.splits[split].num_rows)))
     ids = batch.input_ids.masked_fill(batch.input_ids == 1, 0)
     out = (ids, batch.attention_mask.long(), batch.labels)
@@ -346,11 +343,7 @@ def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, ep
     P/R/F1 with sampled masks). Prints one table row per epoch; the dev-best epoch's F1 at the end."""
     from torch.utils.data import DataLoader, TensorDataset
 
-    from n2r.data import prepare_data
-
     ref = import_reference(reference_dir)
-    sys.path.insert(0, str(Path(reference_dir).resolve()))
-    validate = importlib.import_module("validate_util")
     cfg.data.path = data_dir
     data = prepare_data(cfg.data, cfg.model)
     pad_to = cfg.train.pad_to or 256
@@ -381,7 +374,7 @@ def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, ep
                 _, logits, _ = model.forward_predemb(inputs.to(device), masks.to(device))
                 correct += int((logits.argmax(-1).cpu() == labels).sum())
                 total += len(labels)
-            sparsity, precision, recall, f1, _ = validate.validate_share_mochang(model, test, device,
+            sparsity, precision, recall, f1, _ = ref.validate_util.validate_share_mochang(model, test, device,
                                                                                 (_Writer(), epoch))
         accuracy = correct / total
         if accuracy > best[0]:
