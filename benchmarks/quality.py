@@ -42,7 +42,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from pipelines.storage import Storage
-    from pipelines.sweep import SweepSpec, ensure_ray, print_summary, run_sweep, with_data_dir
+    from pipelines.spec import SweepSpec, with_data_dir
+    from pipelines.summary import print_summary
+    from pipelines.sweep import ensure_ray, run_sweep
 
     specs = []
     for path in args.sweep_files:

@@ -10,7 +10,7 @@ selection rule, same table as ``quality.py``; what differs is stated in the tabl
    sampler with the file's seed, asked in one batch (as Ray Tune's OptunaSearch does when that many
    trials run at once; below TPE's 10 start-up trials the draws are independent of results anyway).
    Every sample trains the full epoch budget (no ASHA). Score: the best per-epoch dev
-   :func:`n2r.engine.selection_score`, as :func:`pipelines.sweep.summarize_study` picks.
+   :func:`n2r.engine.selection_score`, as :func:`pipelines.summary.summarize_study` picks.
 2. Each method's best sample is retrained with every ``--seeds`` seed.
 3. Each retrained seed's dev-selected state is evaluated once on test (:func:`n2r.runner.train_run`).
 
@@ -142,7 +142,7 @@ class Protocol:
         return jobs
 
     def run_of(self, study, params: dict, seed: int | None) -> dict:
-        from pipelines.sweep import apply_params
+        from pipelines.spec import apply_params
 
         run = apply_params(study.run, params)
         run["train"].update({"device": self.args.device, "bf16": self.args.bf16})
@@ -200,7 +200,7 @@ def main() -> None:
                         help="start a training only when it is expected to end within this many seconds")
     args = parser.parse_args()
 
-    from pipelines.sweep import SweepSpec, with_data_dir
+    from pipelines.spec import SweepSpec, with_data_dir
 
     spec = with_data_dir(SweepSpec.from_yaml(args.sweep_file), args.data_dir)
     if args.num_samples:

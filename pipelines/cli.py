@@ -10,7 +10,14 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
 from n2r import cli as library
+from pipelines.layout import SUMMARY_FILE, SWEEP_FILE
+from pipelines.spec import SweepSpec, with_data_dir
+from pipelines.storage import Staging, Storage
+from pipelines.summary import print_summary
+from pipelines.sweep import ensure_ray, run_sweep
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -19,7 +26,6 @@ def _train(args: argparse.Namespace) -> int:
         return library._train(args)
     from n2r.config import RunConfig
     from n2r.data import default_data_path
-    from pipelines.sweep import ensure_ray
     from pipelines.train import build_trainer
 
     cfg = RunConfig.from_yaml(args.config)
@@ -32,16 +38,86 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace) -> int:
-    from pipelines.sweep import main_sweep
+DEMO_SWEEPS = ("synthetic-text.yaml", "ba2motifs.yaml")
+SPACES_DIR = Path(__file__).resolve().parents[1] / "tune_spaces"
 
-    return main_sweep(args)
+
+def _finish(sweep_dirs: list[Storage], args) -> None:
+    """Export the best configuration of each study, explain a few examples, write the report —
+    into the sweep's storage (through a local staging folder when the storage is remote)."""
+    from pipelines.export import export_sweep
+    from pipelines.report import write_report
+
+    for storage in sweep_dirs:
+        stage = Staging(storage)
+        try:
+            stage.pull(SUMMARY_FILE)
+            bundles = export_sweep(storage, stage.path / "export", cache_dir=args.cache)
+            explained = explain_examples(bundles, args.cache)
+            (stage.path / "explanations.json").write_text(json.dumps(explained, indent=2))
+            write_report(stage.path, explained)
+            for name in ("export", "explanations.json", "report.html"):
+                stage.push(name)
+            print(f"report: {storage.uri}/report.html")
+        finally:
+            stage.close()
+
+
+def explain_examples(bundles: dict[str, Path], cache_dir: str | None, n: int = 3) -> dict[str, list]:
+    """A few test inputs of each study, explained by its exported bundle."""
+    from n2r.bundle import load_bundle
+    from n2r.data.cache import prepare
+
+    out = {}
+    for study, path in bundles.items():
+        bundle = load_bundle(path)
+        data = bundle.config.data
+        entry = prepare(data.name, data.path, data.options, cache_dir=cache_dir)
+        rows = entry.table("test").slice(0, n).to_pylist()
+        if bundle.kind == "graph":
+            items = [{"x": r["x"], "edge_index": r["edge_index"]} for r in rows]
+        else:
+            items = [{"tokens": r["tokens"]} for r in rows]
+        out[study] = [{**bundle.explain(item), "gold_label": r["label"]} for item, r in zip(items, rows)]
+    return out
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    files = [Path(f) for f in args.sweep_files] or [SPACES_DIR / name for name in DEMO_SWEEPS]
+    specs = [with_data_dir(SweepSpec.from_yaml(f), args.data_dir) for f in files]  # all validated before any trial
+    for spec in specs:
+        if args.num_samples:
+            spec.num_samples = args.num_samples
+            spec.raw.setdefault("search", {})["num_samples"] = args.num_samples
+    ensure_ray(args.address)
+    root = Storage.resolve(args.storage)
+    dirs, useful, capacity = [], 0.0, 0.0
+    for spec in specs:
+        sweep_dir = root.child(spec.name)
+        summary = run_sweep(spec, sweep_dir.uri, cache_dir=args.cache)
+        print_summary(summary)
+        dirs.append(sweep_dir)
+        useful += sum(s["train_time_s"] for s in summary["studies"].values())
+        capacity += summary["wall_time_s"] * summary["concurrency"]
+    if len(specs) > 1:
+        print(f"all sweeps: useful-work share {useful / max(capacity, 1e-9):.2f}")
+    if not args.no_export:
+        _finish(dirs, args)
+    return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from pipelines.sweep import main_resume
-
-    return main_resume(args)
+    storage = Storage.resolve(args.sweep_dir)
+    if not storage.is_file(SWEEP_FILE):
+        raise FileNotFoundError(f"{storage.uri}/{SWEEP_FILE}: not a sweep folder")
+    source = f"{storage.uri}/{SWEEP_FILE}"
+    spec = SweepSpec.from_dict(yaml.safe_load(storage.read_text(SWEEP_FILE)), source=source)
+    ensure_ray(args.address)
+    summary = run_sweep(spec, storage.uri, cache_dir=args.cache, resume=True)
+    print_summary(summary)
+    if not args.no_export:
+        _finish([storage], args)
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -59,7 +59,7 @@ def gold_counts(data_cfg, cache_dir: str | None, model_cfg=None) -> tuple[list[i
 
 
 def evaluate_study(storage, study, info: dict, cache_dir: str | None, work: Path) -> dict:
-    """Export every retrained seed of a :class:`~pipelines.sweep.Study` (test evaluated once each)
+    """Export every retrained seed of a :class:`~pipelines.spec.Study` (test evaluated once each)
     and collect the figures: ``{"objective", "params", "runs"}``."""
     study_name = study.name
     from pipelines.export import export_checkpoint, latest_checkpoint, local_copy

@@ -139,7 +139,7 @@ def test_quality_gpu_starts_a_training_only_when_it_is_expected_to_end_in_time()
     import argparse
     
     module = load_benchmark("quality_gpu")
-    from pipelines.sweep import SweepSpec
+    from pipelines.spec import SweepSpec
 
     sweep = SweepSpec.from_dict({"name": "t", "datasets": ["synthetic-text"], "encoders": ["gru"], "objectives": ["rnp"],
                                  "space": {"objective.lambda_sparsity": {"uniform": [1.0, 2.0]}}})
@@ -153,7 +153,7 @@ def test_quality_gpu_starts_a_training_only_when_it_is_expected_to_end_in_time()
 
 
 def test_objectives_option_keeps_only_the_named_methods():
-    from pipelines.sweep import SweepSpec
+    from pipelines.spec import SweepSpec
 
     spec = SweepSpec.from_yaml(ROOT / "tune_spaces" / "quality" / "movies.yaml")
     protocol.only_objectives(spec, ["rnp+n2r", "rnp"], "movies.yaml")

@@ -48,7 +48,7 @@ def test_rayjob_entrypoint_parses_with_the_real_cli():
     import shlex
 
     from pipelines.cli import build_parser
-    from pipelines.sweep import SweepSpec
+    from pipelines.spec import SweepSpec
 
     manifest = yaml.safe_load((ROOT / "cluster" / "kuberay" / "rayjob.yaml").read_text())
     argv = shlex.split(manifest["spec"]["entrypoint"])

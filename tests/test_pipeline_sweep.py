@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from n2r.config import ConfigError, RunConfig
-from pipelines.sweep import SweepSpec, run_sweep
+from pipelines.spec import SweepSpec
+from pipelines.sweep import run_sweep
 
 TINY = {
     "name": "tiny",
@@ -245,7 +246,7 @@ def test_sweep_on_a_pyarrow_filesystem_retrains_seeds_resumes_and_exports(ray_lo
 def test_epochs_trained_again_after_a_resume_count_once_with_the_later_record():
     import pandas as pd
 
-    from pipelines.sweep import epoch_records
+    from pipelines.summary import epoch_records
 
     # reported epochs 1–3, the driver died before Tune recorded epoch 3's checkpoint, so the resumed
     # trial continued from epoch 2: the first epoch-3 record (score 0.9) is from the abandoned run
@@ -258,7 +259,7 @@ def test_epochs_trained_again_after_a_resume_count_once_with_the_later_record():
 def test_trial_folders_missing_from_the_experiment_state_are_reported(tmp_path):
     from types import SimpleNamespace
 
-    from pipelines.sweep import unrecorded_trials
+    from pipelines.summary import unrecorded_trials
     from pipelines.storage import Storage
 
     study = tmp_path / "sweep" / "study"
