@@ -58,6 +58,44 @@ def save_bundle(out: str | Path, cfg: RunConfig, state: dict[str, torch.Tensor],
     return out
 
 
+def code_version() -> str:
+    """``n2r VERSION (GIT_SHA)`` of the running code (the SHA when it runs from a checkout)."""
+    import subprocess
+
+    import n2r
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"n2r {n2r.__version__}" + (f" ({sha})" if sha else "")
+
+
+def save_run_bundle(out: str | Path, cfg: RunConfig, model: torch.nn.Module, data, *, best_epoch: int,
+                    dev: dict[str, float], test: dict[str, float], epochs_trained: int,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """The bundle of one trained run: ``model`` holds the dev-selected weights, ``data`` is the run's
+    :class:`~n2r.data.PreparedData` (vocabulary or tokenizer); the metrics card records the data
+    variant, the dev-selected epoch and its dev figures, the test figures, the achieved sparsity,
+    the selection rule and the code version. Used by ``n2r train --out`` and ``n2r export``."""
+    import copy
+
+    cfg = copy.deepcopy(cfg)
+    if cfg.model.encoder == "gcn" and cfg.model.in_channels is None:
+        cfg.model.in_channels = data.num_features          # the bundle must rebuild without the data
+    metrics = {**(extra or {}), "data_variant": data.info.get("variant"), "best_epoch": best_epoch, "dev": dev,
+               "test": test, "achieved_sparsity": {"dev": dev.get("sparsity"), "test": test.get("sparsity")},
+               "sparsity_target": cfg.objective.sparsity_target, "seed": cfg.train.seed,
+               "selection": {"metric": cfg.train.selection_metric, "sparsity_tolerance": cfg.train.sparsity_tolerance},
+               "epochs_trained": epochs_trained, "code_version": code_version()}
+    bert = cfg.model.encoder == "bert"
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}   # shared tables stored apart
+    return save_bundle(out, cfg, state, metrics, vocab=data.vocab,
+                       tokenizer=data.tokenizer.tokenizer if bert else None,
+                       encoder_config=model.generator.encoder.config if bert else None)
+
+
 def verify_bundle(path: str | Path) -> dict[str, Any]:
     root = Path(path)
     manifest_path = root / MANIFEST

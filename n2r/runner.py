@@ -10,12 +10,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from n2r.bundle import save_run_bundle
 from n2r.config import RunConfig
 from n2r.data import PreparedData, prepare_data
 from n2r.engine import FitResult, fit, resolve_device
 from n2r.models import Rationalizer
 from n2r.objectives import build_objective
 from n2r.training import build_model, run_loaders, test_metrics
+
+
+BUNDLE_DIR = "bundle"     # OUT/bundle: the run's bundle (n2r explain / n2r score / load_bundle)
 
 
 def build_run(cfg: RunConfig, data: PreparedData | None = None) -> tuple[PreparedData, Rationalizer]:
@@ -26,7 +30,9 @@ def build_run(cfg: RunConfig, data: PreparedData | None = None) -> tuple[Prepare
 def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: PreparedData | None = None,
               resume: bool = False, on_epoch_end: Callable | None = None,
               log: Callable[[str], None] | None = print) -> dict[str, Any]:
-    """Train, select on dev, evaluate the selected state on test; returns a summary dict."""
+    """Train, select on dev, evaluate the selected state on test; returns a summary dict. With
+    ``out_dir``: ``config.yaml``, ``checkpoint.pt``, ``metrics.json`` and ``bundle/`` (the
+    dev-selected model as a bundle, the same format ``n2r export`` writes) are left there."""
     started = time.perf_counter()
     data, model = build_run(cfg, data)
     t = cfg.train
@@ -58,4 +64,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
     summary["wall_time_s"] = time.perf_counter() - started
     if out is not None:
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        summary["bundle"] = str(save_run_bundle(out / BUNDLE_DIR, cfg, model, data, best_epoch=result.best_epoch,
+                                                dev=result.best_dev, test=summary.get("test", {}),
+                                                epochs_trained=result.history[-1]["epoch"]))
     return summary

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import posixpath
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from n2r.bundle import save_bundle
+from n2r.bundle import save_run_bundle
 from n2r.config import RunConfig
 from n2r.engine import CheckpointError, load_checkpoint, resolve_device
 from n2r.models import build_rationalizer
@@ -21,17 +20,6 @@ from n2r.training import test_metrics
 from pipelines.storage import Storage
 from pipelines.layout import CHECKPOINT_FILE, SUMMARY_FILE, train_run_folder
 from pipelines.train import local_data
-
-
-def code_version() -> str:
-    import n2r
-
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"n2r {n2r.__version__}" + (f" ({sha})" if sha else "")
 
 
 def latest_checkpoint(storage: Storage, trial_path: str, study: str, trial_id: str) -> str:
@@ -83,19 +71,9 @@ def export_checkpoint(checkpoint: Path, out: Path, cache_dir: str | None = None,
         raise CheckpointError(f"{checkpoint}: lacks the dev-selected state or the run config")
     cfg = RunConfig.from_dict(payload["config"])
     data = local_data(cfg, cache_dir)
-    if cfg.model.encoder == "gcn" and cfg.model.in_channels is None:
-        cfg.model.in_channels = data.num_features  # the bundle must rebuild without the data
     model = build_rationalizer(cfg.model, **data.model_inputs())
     model.load_state_dict(payload["best_state"])
     test = test_metrics(model, data, cfg, resolve_device("cpu"))
     best = payload["best"]
-    metrics = {**(extra or {}), "data_variant": data.info.get("variant"), "best_epoch": best["epoch"],
-               "dev": best["dev"], "test": test, "achieved_sparsity": {"dev": best["dev"].get("sparsity"),
-                                                                      "test": test.get("sparsity")},
-               "sparsity_target": cfg.objective.sparsity_target, "seed": cfg.train.seed,
-               "selection": {"metric": cfg.train.selection_metric, "sparsity_tolerance": cfg.train.sparsity_tolerance},
-               "epochs_trained": payload["epoch"], "code_version": code_version()}
-    encoder_config = model.generator.encoder.config if cfg.model.encoder == "bert" else None
-    return save_bundle(out, cfg, payload["best_state"], metrics, vocab=data.vocab,
-                       tokenizer=data.tokenizer.tokenizer if cfg.model.encoder == "bert" else None,
-                       encoder_config=encoder_config)
+    return save_run_bundle(out, cfg, model, data, best_epoch=best["epoch"], dev=best["dev"], test=test,
+                           epochs_trained=payload["epoch"], extra=extra)

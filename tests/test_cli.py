@@ -27,6 +27,13 @@ def test_train_writes_config_checkpoint_and_metrics_then_resumes(tmp_path):
     assert [h["epoch"] for h in metrics["history"]] == [1, 2]
     assert {"accuracy", "f1", "sparsity"} <= set(metrics["test"])
     assert (out / "checkpoint.pt").is_file() and (out / "config.yaml").is_file()
+    # the run leaves a bundle: the dev-selected model, explainable from the command line
+    card = json.loads((out / "bundle" / "metrics.json").read_text())
+    assert card["best_epoch"] == metrics["best_epoch"] and card["test"] == metrics["test"]
+    assert card["epochs_trained"] == 2 and card["code_version"].startswith("n2r ")
+    done = n2r("explain", str(out / "bundle"), "--text", "a b c")
+    assert done.returncode == 0, done.stderr
+    assert {"label", "tokens", "rationale"} <= set(json.loads(done.stdout.splitlines()[0]))
     # a longer budget resumes after epoch 2 instead of starting again
     TINY["train"]["epochs"] = 3
     config.write_text(yaml.safe_dump(TINY))
