@@ -53,31 +53,11 @@ def run_config(objective: str, epochs: int, threads: int, data_dir: str):
         "train": {"epochs": epochs, "batch_size": 64, "lr": 1e-3, "seed": 1, "num_threads": threads}})
 
 
-def reference_collate(table, pad_id: int):
-    """Every batch padded to 256 tokens (longer inputs are already cut at 256 by the reader)."""
-    from dataclasses import replace
-
-    import pyarrow as pa
-    import torch.nn.functional as F
-
-    from n2r.batch import collate_text_table
-
-    def collate(indices):
-        batch = collate_text_table(table.take(pa.array(indices, type=pa.int64())), pad_id)
-        width = REFERENCE_WIDTH - batch.input_ids.shape[1]
-        if width <= 0:
-            return batch
-        return replace(batch, input_ids=F.pad(batch.input_ids, (0, width), value=pad_id),
-                       attention_mask=F.pad(batch.attention_mask, (0, width)),
-                       unit_mask=F.pad(batch.unit_mask, (0, width)),
-                       rationale=None if batch.rationale is None else F.pad(batch.rationale, (0, width)))
-    return collate
-
-
 def train_once(loop: str, objective: str, epochs: int, threads: int, data_dir: str) -> dict:
     """One training in this process; returns per-epoch throughput, final quality and peak RSS."""
     import torch
 
+    from n2r.batch import TableCollate
     from n2r.data import prepare_data
     from n2r.engine import build_optimizer, evaluate, fit, make_update, seed_everything
     from n2r.models import build_rationalizer
@@ -103,7 +83,7 @@ def train_once(loop: str, objective: str, epochs: int, threads: int, data_dir: s
         rows = data.splits["train"]
         generator = torch.Generator().manual_seed(cfg.train.seed)
         loader = torch.utils.data.DataLoader(range(rows.num_rows), batch_size=cfg.train.batch_size, shuffle=True,
-                                             generator=generator, collate_fn=reference_collate(rows, data.pad_id))
+                                             generator=generator, collate_fn=TableCollate(rows, data.pad_id, REFERENCE_WIDTH))
         optimizer = build_optimizer(model, cfg.train)
         update = make_update(model, optimizer)
         for _ in range(epochs):
