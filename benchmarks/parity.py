@@ -2,6 +2,9 @@
 
     python benchmarks/parity.py --reference DIR --data-dir ../shared/data/beer --steps 200
     python benchmarks/parity.py --reference DIR --tiny            # the fixed case of the parity test
+    python benchmarks/parity.py --reference DIR --data-dir ../shared/data/beer --check-data   # inputs
+    python benchmarks/parity.py --reference DIR --data-dir ../shared/data/beer --check-eval   # metrics
+    python benchmarks/parity.py --reference DIR --data-dir ../shared/data/beer --curve 300    # their loop
 
 ``DIR`` holds the authors' repository (jugechengzi/Rationalization-N2R, MIT), fetched into a folder
 git ignores (``.reference/``); its modules are imported from there, never copied. Both sides start
@@ -384,6 +387,111 @@ def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, ep
     print(f"\nbest dev accuracy {best[0]:.3f} at epoch {best[1]}: test F1 {best[2]:.3f}")
 
 
+def data_check(reference_dir: str | Path, cfg: RunConfig, data_dir: str) -> dict[str, dict[str, int]]:
+    """The reference's own loaders (``BeerData`` on the file-order split written in its file
+    format, ``BeerAnnotation`` on ``annotations.json``, word ids from the GloVe words in file order
+    as its ``get_glove_embedding`` numbers them) against the engine's tensors, compared through the
+    word vectors each side feeds its model. Per split: examples on each side, engine examples
+    (vectors, mask, label) with no identical reference example, and for the test set (same order on
+    both sides) rationale bits that differ. Prints the counts and returns them."""
+    import gzip
+    import tempfile
+
+    import numpy as np
+
+    from n2r.data.beer import HELDOUT_TRAIN_SHARE
+    from n2r.data.base import label_from_score
+    from n2r.embeddings import _packaged_glove
+
+    import_reference(reference_dir)
+    sys.path.insert(0, str(Path(reference_dir).resolve()))
+    try:
+        beer = importlib.import_module("beer")
+    finally:
+        sys.path.pop(0)
+    words, matrix = _packaged_glove()
+    word2idx = {w: i + 1 for i, w in enumerate(words)}
+    vectors = np.concatenate([np.zeros((1, matrix.shape[1]), np.float32), np.asarray(matrix, np.float32)])
+    aspect = cfg.data.options.get("aspect", 0)
+    cfg.data.path = data_dir
+    data = prepare_data(cfg.data, cfg.model)
+    engine_vectors = data.embedding_matrix.numpy()
+    with gzip.open(Path(data_dir) / f"reviews.aspect{aspect}.heldout.txt.gz", "rt", encoding="utf-8") as handle:
+        lines = [line for line in handle
+                 if label_from_score(float(line.split("\t")[0].split()[aspect])) is not None]
+    cut = int(HELDOUT_TRAIN_SHARE * len(lines))
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        for name, part in (("train", lines[:cut]), ("heldout", lines[cut:])):
+            with gzip.open(Path(tmp) / f"reviews.aspect{aspect}.{name}.txt.gz", "wt", encoding="utf-8") as out:
+                out.writelines(part)
+        theirs = {"train": beer.BeerData(tmp, aspect, "train", word2idx, balance=True),
+                  "dev": beer.BeerData(tmp, aspect, "dev", word2idx),
+                  "test": beer.BeerAnnotation(str(Path(data_dir) / "annotations.json"), aspect, word2idx)}
+    report = {}
+    for split, ref in theirs.items():
+        ours = reference_tensors(data, split, 256)
+        ref_x = vectors[ref.inputs.numpy()] * ref.masks.numpy()[..., None]
+        our_x = engine_vectors[ours[0].numpy()] * ours[1].numpy()[..., None]
+
+        def key(x, mask, label):
+            return x.round(5).tobytes(), mask.astype(np.int64).tobytes(), int(label)
+
+        keys = {key(x, m, y) for x, m, y in zip(ref_x, ref.masks.numpy(), ref.labels.numpy())}
+        row = {"reference": len(ref.labels), "engine": int(ours[0].shape[0]),
+               "unmatched": sum(key(x, m, y) not in keys for x, m, y in zip(our_x, ours[1].numpy(), ours[2].numpy()))}
+        if split == "test":
+            row["rationale_bits_differing"] = int((ref.rationales.numpy() != ours[3].numpy()).sum())
+        report[split] = row
+        print(split, row, flush=True)
+    return report
+
+
+def eval_check(reference_dir: str | Path, cfg: RunConfig, data_dir: str, seed: int = 1,
+               noise_seed: int = 2000) -> dict[str, tuple[float, float]]:
+    """Evaluation parity: one set of weights (the engine's initial ones, copied into the
+    reference's model), the test split in the same batches, the same noise. The engine's
+    :func:`n2r.engine.evaluate` against the reference's evaluation forward (``forward_predemb`` in
+    eval mode, sampled masks) counted over real tokens — the reference's own metric also counts
+    sampled padding as selected; that variant is reported as ``f1_reference_metric``.
+    Returns ``{metric: (engine, reference)}``."""
+    from n2r.engine import evaluate
+
+    ref = import_reference(reference_dir)
+    cfg.data.path = data_dir
+    data = prepare_data(cfg.data, cfg.model)
+    model = build_project_model(cfg, data.embedding_matrix, seed)
+    reference = ref.model.Mochangmodel(reference_args(cfg, data.embedding_matrix))
+    copy_weights(model, reference)
+    # materialised first: creating a DataLoader iterator draws from the global RNG
+    batches = list(data.loader("test", cfg.train.batch_size, shuffle=False, pad_to=cfg.train.pad_to))
+    torch.manual_seed(noise_seed)
+    ours = evaluate(model, batches, device=torch.device("cpu"), bf16=False, faithfulness=False)
+    inputs, masks, labels, gold = reference_tensors(data, "test", cfg.train.pad_to or 256)
+    reference.eval()
+    torch.manual_seed(noise_seed)
+    tp = selected = selected_all = real = correct = 0
+    with torch.no_grad():
+        for start in range(0, len(labels), cfg.train.batch_size):
+            part = slice(start, start + cfg.train.batch_size)
+            z, logits, _ = reference.forward_predemb(inputs[part], masks[part])
+            z = (z[:, :, 1] > 0.5).long()
+            selected_all += int(z.sum())
+            z = z * masks[part]
+            tp += int((z * gold[part]).sum())
+            selected += int(z.sum())
+            real += int(gold[part].sum())
+            correct += int((logits.argmax(-1) == labels[part]).sum())
+    precision, recall = tp / selected, tp / real
+    theirs = {"accuracy": correct / len(labels), "sparsity": selected / int(masks.sum()), "precision": precision,
+              "recall": recall, "f1": 2 * precision * recall / (precision + recall)}
+    p_all = tp / selected_all
+    out = {k: (float(ours[k]), float(v)) for k, v in theirs.items()}
+    out["f1_reference_metric"] = (math.nan, 2 * p_all * recall / (p_all + recall))
+    for k, (a, b) in out.items():
+        print(f"{k}: engine {a:.6f} reference {b:.6f}", flush=True)
+    return out
+
+
 def parse_set(items: list[str]) -> dict[str, Any]:
     import yaml
 
@@ -412,11 +520,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--device", default="cpu", help="for --curve: cpu or cuda")
+    parser.add_argument("--check-data", action="store_true",
+                        help="instead: compare the reference's own data loaders with the engine's tensors")
+    parser.add_argument("--check-eval", action="store_true",
+                        help="instead: evaluate one set of weights on the test split with both codes")
     parser.add_argument("--curve", type=int, metavar="EPOCHS",
                         help="instead: train the reference code alone for EPOCHS epochs on the same data, "
                              "printing dev accuracy and test P/R/F1 per epoch (its own loop and evaluation)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.check_data:
+        report = data_check(args.reference, reference_compatible(RunConfig.from_dict(json.loads(json.dumps(BEER)))),
+                            args.data_dir)
+        bad = {k: v for k, v in report.items() if v["unmatched"] or v.get("rationale_bits_differing")
+               or v["reference"] != v["engine"]}
+        raise SystemExit(f"data differ: {bad}" if bad else 0)
+    if args.check_eval:
+        cfg = reference_compatible(RunConfig.from_dict(json.loads(json.dumps(BEER))))
+        out = eval_check(args.reference, cfg, args.data_dir, args.seed)
+        differ = {k: v for k, v in out.items() if not math.isnan(v[0]) and not math.isclose(*v, rel_tol=1e-6)}
+        raise SystemExit(f"evaluations differ: {differ}" if differ else 0)
     if args.curve:
         raw = json.loads(json.dumps(BEER))
         raw["objective"]["name"] = args.objective

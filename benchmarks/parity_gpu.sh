@@ -10,6 +10,9 @@
 # the engine's runs also leave their last weights (.pt, without the frozen embeddings).
 # EPOCHS defaults to 300, SEEDS to "1 2 3"; OBJECTIVES (default "n2r rnp+n2r") and MODES (default
 # "compatible default"; the default engine runs seed 1 only) narrow the set to fit a device budget.
+# A mode "without-SWITCH" (SWITCH one of padding_in_penalties, gru_reads_padding, pad_to,
+# bucket_window) is reference-compatible but for that one switch, to bisect which one matters.
+# RUN_REFERENCE=0 leaves the authors' code out (e.g. when a visit only bisects the engine's switches).
 # DEVICE=cpu runs the same on CPU (for a dry run).
 # Returns at once; `pgrep -f "parity.py|epoch_curve.py"` tells whether runs are still going.
 set -euo pipefail
@@ -30,23 +33,39 @@ cfg = yaml.safe_load(open("n2r/configs/beer-reference.yaml"))
 cfg["data"]["path"] = data
 cfg["objective"]["name"] = objective
 cfg["train"]["seed"] = int(seed)
+switches = {"padding_in_penalties": "objective", "gru_reads_padding": "model", "pad_to": "train",
+            "bucket_window": "train"}
 if mode == "default":          # the project's defaults for every reference switch
-    for section, key in (("objective", "padding_in_penalties"), ("model", "gru_reads_padding"),
-                         ("train", "pad_to"), ("train", "bucket_window")):
+    for key, section in switches.items():
         cfg[section].pop(key)
+elif mode.startswith("without-"):   # reference-compatible but for one switch, at the project's default
+    key = mode.removeprefix("without-")
+    if key not in switches:
+        sys.exit(f"MODES: {mode!r}: the switches are {sorted(switches)}")
+    cfg[switches[key]].pop(key)
+elif mode != "compatible":
+    sys.exit(f"MODES: unknown mode {mode!r} (compatible, default, without-SWITCH)")
 yaml.safe_dump(cfg, open(out, "w"), sort_keys=False)
 EOF
   echo "$file"
 }
 
+for mode in $MODES; do       # refuse a bad mode before anything starts
+  case "$mode" in
+    compatible|default|without-padding_in_penalties|without-gru_reads_padding|without-pad_to|without-bucket_window) ;;
+    *) echo "MODES: unknown mode '$mode' (compatible, default, without-SWITCH)" >&2; exit 2 ;;
+  esac
+done
 started=0
 for seed in $SEEDS; do
   for objective in $OBJECTIVES; do
     name="$(echo "$objective" | tr + -)-seed$seed"
-    setsid nohup "$PY" benchmarks/parity.py --reference "$REFERENCE" --data-dir "$DATA_DIR/beer" \
-      --objective "$objective" --seed "$seed" --curve "$EPOCHS" --device "$DEVICE" --threads 1 \
-      > "$OUT/reference-$name.log" 2>&1 < /dev/null &
-    started=$((started + 1))
+    if [ "${RUN_REFERENCE:-1}" != 0 ]; then
+      setsid nohup "$PY" benchmarks/parity.py --reference "$REFERENCE" --data-dir "$DATA_DIR/beer" \
+        --objective "$objective" --seed "$seed" --curve "$EPOCHS" --device "$DEVICE" --threads 1 \
+        > "$OUT/reference-$name.log" 2>&1 < /dev/null &
+      started=$((started + 1))
+    fi
     for mode in $MODES; do
       [ "$mode" = default ] && [ "$seed" != 1 ] && continue     # the default engine: seed 1 only
       setsid nohup "$PY" benchmarks/epoch_curve.py "$(config "$mode" "$objective" "$seed")" --epochs "$EPOCHS" \

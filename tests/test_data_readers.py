@@ -51,6 +51,15 @@ def test_beer_official_layout_labels_balance_and_counted_skips(tmp_path):
     assert result.skipped["test: no annotation for the aspect"] == 1
 
 
+def test_beer_annotation_tokens_lose_surrounding_whitespace_and_keep_span_positions(tmp_path):
+    # annotations.json has tokens such as "\xa0just" (two in the Appearance test set)
+    annotations = [{"x": ["dry", "\xa0just", "pale "], "y": [0.9] * 5, "0": [[1, 3]], "1": [], "2": [], "3": [],
+                    "4": []}]
+    root = write_beer(tmp_path / "beer", GOOD, annotations=annotations, train_lines=GOOD)
+    (row,) = read_dataset("beer", root).splits["test"]
+    assert row["tokens"] == ["dry", "just", "pale"] and row["rationale"] == [0, 1, 1]
+
+
 def test_beer_heldout_split_is_deterministic_and_labelled(tmp_path):
     root = write_beer(tmp_path / "beer", GOOD * 5)
     a = read_dataset("beer-heldout-split", root)

@@ -96,7 +96,10 @@ def read_annotations(path: Path, aspect: int, max_tokens: int, skipped: Counter)
                 skipped["test: neutral aspect score"] += 1
                 continue
             bits = spans_to_bits(spans, len(tokens), path, lineno)
-            rows.append(text_row(f"annotations:{lineno}", "test", label, tokens[:max_tokens], bits[:max_tokens]))
+            # a few tokens carry surrounding whitespace (e.g. "\xa0just"); stripped in place, so the
+            # spans keep their positions (as the N2R reference reads them)
+            tokens = [t.strip() for t in tokens[:max_tokens]]
+            rows.append(text_row(f"annotations:{lineno}", "test", label, tokens, bits[:max_tokens]))
     return rows
 
 

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from n2r.data.base import SPLITS, DataError, ReadResult
 
-READER_VERSION = 1
+READER_VERSION = 2   # 2: Beer annotation tokens stripped of surrounding whitespace
 
 
 def default_cache_dir() -> Path:
