@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from n2r.batch import TableCollate, TextBatch, collate_text  # noqa: E402
-from n2r.config import RunConfig  # noqa: E402
+from n2r.config import RunConfig, parse_overrides  # noqa: E402
 from n2r.data import prepare_data  # noqa: E402
 from n2r.engine import build_optimizer, make_update  # noqa: E402
 from n2r.models import build_rationalizer  # noqa: E402
@@ -492,18 +492,6 @@ def eval_check(reference_dir: str | Path, cfg: RunConfig, data_dir: str, seed: i
     return out
 
 
-def parse_set(items: list[str]) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or "." not in key:
-            raise SystemExit(f"--set {item!r}: expected SECTION.FIELD=VALUE")
-        out[key] = yaml.safe_load(value)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference", required=True, help="folder with the authors' code (git-ignored)")
@@ -558,11 +546,7 @@ def main() -> None:
         cfg = reference_compatible(RunConfig.from_dict(raw))
         embedding, batches = beer_batches(cfg, args.data_dir, args.steps, args.batch_size, args.seed)
     if args.set:
-        raw = cfg.to_dict()
-        for key, value in parse_set(args.set).items():
-            section, name = key.split(".", 1)
-            raw[section][name] = value
-        cfg = RunConfig.from_dict(raw, source="--set")
+        cfg = cfg.with_overrides(parse_overrides(args.set))
         if not args.tiny:   # re-pad the same examples for the changed configuration
             batches = [collate_text([{"input_ids": ids[m].tolist(), "label": int(y)}
                                      for ids, m, y in zip(b.input_ids, b.attention_mask, b.labels)],

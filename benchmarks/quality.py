@@ -49,13 +49,12 @@ def main() -> None:
     specs = []
     for path in args.sweep_files:
         spec = with_data_dir(SweepSpec.from_yaml(path), args.data_dir)
-        spec.retrain_seeds = list(args.seeds)
-        spec.raw["retrain"] = {"seeds": list(args.seeds)}
+        overrides = {"retrain.seeds": list(args.seeds)}
         if args.num_samples:
-            spec.num_samples = args.num_samples
-            spec.raw.setdefault("search", {})["num_samples"] = args.num_samples
+            overrides["search.num_samples"] = args.num_samples
         if args.objectives:
-            only_objectives(spec, args.objectives, path)
+            overrides["objectives"] = only_objectives(spec, args.objectives, path)
+        spec = spec.with_overrides(overrides)
         specs.append((path, spec))
     ensure_ray()
     root = Storage.resolve(args.storage)

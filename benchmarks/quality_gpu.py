@@ -204,7 +204,7 @@ def main() -> None:
 
     spec = with_data_dir(SweepSpec.from_yaml(args.sweep_file), args.data_dir)
     if args.num_samples:
-        spec.num_samples = args.num_samples
+        spec = spec.with_overrides({"search.num_samples": args.num_samples})
     protocol = Protocol(spec, args)
     with ProcessPoolExecutor(args.parallel, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
         protocol.run_all(protocol.tune_jobs(), pool)

@@ -14,15 +14,25 @@ from pathlib import Path
 from n2r.data.base import DataError
 
 
-def _train(args: argparse.Namespace) -> int:
-    from n2r.config import RunConfig
-    from n2r.runner import train_run
+def load_run_config(args: argparse.Namespace):
+    """``n2r train``'s run config: the file, then ``--set`` overrides (a new validated
+    configuration), then ``--data-dir`` for a data set that names no path."""
+    from n2r.config import RunConfig, parse_overrides
 
     cfg = RunConfig.from_yaml(args.config)
+    if args.set:
+        cfg = cfg.with_overrides(parse_overrides(args.set), source=f"{args.config} --set")
     if args.data_dir and cfg.data.path is None:
         from n2r.data import default_data_path
 
         cfg.data.path = default_data_path(cfg.data.name, args.data_dir)
+    return cfg
+
+
+def _train(args: argparse.Namespace) -> int:
+    from n2r.runner import train_run
+
+    cfg = load_run_config(args)
     summary = train_run(cfg, args.out, resume=args.resume)
     printable = {k: v for k, v in summary.items() if k != "history"}
     print(json.dumps(printable, indent=2))
@@ -132,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="directory for config, checkpoint and metrics")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
     train.add_argument("--data-dir", default=None, help="folder holding the data set's folder (beer/, movies/, …)")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                       help="override one field of the run config (repeatable; the value is read as YAML), "
+                            "e.g. --set train.epochs=3 --set data.options.aspect=1")
     train.set_defaults(func=_train)
 
     explain = sub.add_parser("explain", help="rationales for new inputs from an exported bundle")

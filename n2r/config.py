@@ -1,42 +1,52 @@
-"""Run configuration: one dataclass per concern, loaded from YAML with field-named errors.
+"""Run configuration: one declarative schema per concern, loaded from YAML with field-named errors.
 
-A run file has four sections, each a dataclass below::
+A run file has four sections, each a pydantic model below::
 
     data:      {name: synthetic-text, ...}     # DataConfig
     model:     {encoder: gru, ...}              # ModelConfig
     objective: {name: n2r, ...}                 # ObjectiveConfig
     train:     {epochs: 10, ...}                # TrainConfig
 
-Unknown keys, wrong types and values outside their allowed set raise :class:`ConfigError`
-naming the dotted field (``objective.lambda_norm``) and, when loaded from a file, the file.
+Every default and every constraint is written once, on its field. Unknown keys (at every level),
+wrong types (strictly: ``"3"`` is not an integer, ``1`` is not ``true``) and values outside their
+range raise :class:`ConfigError` naming the dotted field (``objective.lambda_norm``) and, when
+loaded from a file, the file. :meth:`RunConfig.with_overrides` returns a new validated
+configuration (``n2r train RUN.yaml --set train.epochs=3``); assignments are validated too.
 """
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
     """An invalid configuration value; the message names the field (and file)."""
 
 
-@dataclass
-class DataConfig:
+class Schema(BaseModel):
+    """Base of every configuration section: strict types, no unknown keys, validated assignment."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise config_error(exc, type(self)) from None
+
+
+class DataConfig(Schema):
     """Which data set to train on. ``options`` go to the data set's builder."""
 
     name: str = "synthetic-text"
     path: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
-@dataclass
-class ModelConfig:
+class ModelConfig(Schema):
     """The rationalizer: encoder family, sizes and how masks are selected.
 
     ``embeddings`` (GRU) is ``"glove-6b-50d"`` (the packaged vectors) or a path to a
@@ -54,27 +64,26 @@ class ModelConfig:
     """
 
     encoder: Literal["gru", "bert", "gcn"] = "gru"
-    num_classes: int = 2
-    hidden_size: int = 100
-    dropout: float = 0.2
+    num_classes: int = Field(2, ge=2)
+    hidden_size: int = Field(100, gt=0)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
     embeddings: str = "glove-6b-50d"
     checkpoint: str | None = None
     pooling: Literal["max", "mean", "cls", "sum"] = "max"
-    num_layers: int = 3
-    in_channels: int | None = None
+    num_layers: int = Field(3, ge=1)
+    in_channels: int | None = Field(None, ge=1)
     select_nodes: bool = False
-    degree_bins: int = 0
+    degree_bins: int = Field(0, ge=0)
     gcn_normalize: bool = False
     shared_encoder: bool = False
-    tau: float = 1.0
-    init_selection: float | None = None
+    tau: float = Field(1.0, gt=0.0)
+    init_selection: float | None = Field(None, gt=0.0, lt=1.0)
     gru_reads_padding: bool = False
     eval_selection: Literal["argmax", "sample", "topk"] = "argmax"
-    eval_share: float | None = None
+    eval_share: float | None = Field(None, gt=0.0, le=1.0)
 
 
-@dataclass
-class ObjectiveConfig:
+class ObjectiveConfig(Schema):
     """Training objective (see :mod:`n2r.objectives`) and its coefficients.
 
     ``sparsity_target`` is *s*, ``lambda_sparsity`` λs, ``lambda_continuity`` λc,
@@ -85,18 +94,17 @@ class ObjectiveConfig:
     """
 
     name: Literal["rnp", "n2r", "rnp+n2r"] = "n2r"
-    sparsity_target: float = 0.125
-    lambda_sparsity: float = 11.0
-    lambda_continuity: float = 12.0
-    lambda_norm: float = 1.0
+    sparsity_target: float = Field(0.125, gt=0.0, lt=1.0)
+    lambda_sparsity: float = Field(11.0, ge=0.0)
+    lambda_continuity: float = Field(12.0, ge=0.0)
+    lambda_norm: float = Field(1.0, ge=0.0)
     norm_form: Literal["log", "plain"] = "log"
-    norm_eps: float = 1e-6
-    ce_weight: float | None = None
+    norm_eps: float = Field(1e-6, gt=0.0)
+    ce_weight: float | None = Field(None, ge=0.0)
     padding_in_penalties: bool = False
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(Schema):
     """Optimisation and model selection for :func:`n2r.engine.fit`.
 
     ``lr_encoder`` applies to pretrained encoders (BERT); ``None`` uses ``lr``.
@@ -115,135 +123,182 @@ class TrainConfig:
     the arithmetic is unchanged (see :func:`n2r.models.gru.set_parallel_directions`).
     """
 
-    epochs: int = 10
-    batch_size: int = 64
-    eval_batch_size: int = 256
-    lr: float = 1e-3
-    lr_encoder: float | None = None
-    weight_decay: float = 0.0
-    grad_clip: float | None = None
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    eval_batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    lr_encoder: float | None = Field(None, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    grad_clip: float | None = Field(None, gt=0.0)
     seed: int = 1
     device: str = "auto"
     bf16: bool = True
     selection_metric: Literal["accuracy", "f1"] = "accuracy"
-    sparsity_tolerance: float | None = None
-    check_every: int = 20
-    num_threads: int | None = None
-    bucket_window: int = 32
-    pad_to: int | None = None
+    sparsity_tolerance: float | None = Field(None, ge=0.0)
+    check_every: int = Field(20, ge=1)
+    num_threads: int | None = Field(None, ge=1)
+    bucket_window: int = Field(32, ge=0)
+    pad_to: int | None = Field(None, ge=1)
     dev_faithfulness: bool = False
     parallel_directions: bool = True
 
 
-@dataclass
-class RunConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+class RunConfig(Schema):
+    """A whole run: the four sections. ``from_dict``/``from_yaml`` validate, ``to_dict`` and
+    ``to_yaml`` write back what ``from_dict`` reads."""
 
-    def __post_init__(self) -> None:
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _topk_share_defaults_to_the_target(self) -> "RunConfig":
         if self.model.eval_selection == "topk" and self.model.eval_share is None:
             self.model.eval_share = self.objective.sparsity_target
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str | None = None) -> "RunConfig":
-        cfg = _build(cls, raw, prefix="", source=source)
-        for name, ok, message in _range_checks(cfg):
-            if not ok:
-                raise _fail(source, name, message)
-        return cfg
+    def from_dict(cls, raw: Any, source: str | None = None) -> "RunConfig":
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise config_error(exc, cls, source) from None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "RunConfig":
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from exc
-        return cls.from_dict(raw or {}, source=str(path))
+        return cls.from_dict(read_yaml(path) or {}, source=str(path))
 
     def to_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
+    def with_overrides(self, overrides: Mapping[str, Any], source: str = "--set") -> "RunConfig":
+        """A new validated configuration with ``{"section.field": value}`` replaced (nested
+        keys such as ``data.options.aspect`` reach into ``options``); errors name ``source``."""
+        raw = self.to_dict()
+        for key, value in overrides.items():
+            parts = str(key).split(".")
+            if len(parts) < 2:
+                raise ConfigError(f"{source}: {key}: expected SECTION.FIELD (e.g. train.epochs)")
+            target = raw
+            for i, part in enumerate(parts[:-1]):
+                if not isinstance(target.get(part), dict):
+                    if part not in target:
+                        raise ConfigError(f"{source}: {'.'.join(parts[:i + 1])}: unknown field")
+                    raise ConfigError(f"{source}: {'.'.join(parts[:i + 1])}: not a mapping")
+                target = target[part]
+            target[parts[-1]] = value
+        return type(self).from_dict(raw, source=source)
 
-def _fail(source: str | None, name: str, message: str) -> ConfigError:
+
+def parse_overrides(items: list[str] | None, source: str = "--set") -> dict[str, Any]:
+    """``["train.epochs=3", "objective.name=rnp"]`` → ``{"train.epochs": 3, ...}``; each value
+    is read as YAML (``3`` an integer, ``true`` a boolean, ``null`` None, else a string)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{source} {item!r}: expected SECTION.FIELD=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source} {item!r}: value is not valid YAML: {exc}") from None
+    return out
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's content; unreadable or invalid files raise :class:`ConfigError` naming it."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- error messages
+def config_error(exc: ValidationError, root: type[BaseModel], source: str | None = None) -> ConfigError:
+    """The first validation error as ``[source: ]dotted.field: message``."""
+    error = exc.errors()[0]
+    loc = error["loc"]
     where = f"{source}: " if source else ""
-    return ConfigError(f"{where}{name}: {message}")
+    return ConfigError(f"{where}{dotted(loc) or '<root>'}: {describe(error, root)}")
 
 
-def _build(cls: type, raw: Any, prefix: str, source: str | None):
-    if not isinstance(raw, dict):
-        raise _fail(source, prefix.rstrip(".") or "<root>", f"expected a mapping, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise _fail(source, prefix + unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
-    values = {}
-    for name, value in raw.items():
-        values[name] = _coerce(hints[name], value, prefix + name, source)
-    return cls(**values)
+def dotted(loc: tuple) -> str:
+    """``("datasets", 0, "options")`` → ``datasets[0].options``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
-def _coerce(hint: Any, value: Any, name: str, source: str | None):
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, name + ".", source)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, name, source)
-    if origin is Literal:
-        if value not in args:
-            raise _fail(source, name, f"{value!r} is not one of {list(args)}")
-        return value
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _fail(source, name, f"expected a mapping, got {type(value).__name__}")
-        return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise _fail(source, name, f"expected true/false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(source, name, f"expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(source, name, f"expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise _fail(source, name, f"expected a string, got {value!r}")
-        return value
-    return value
+def describe(error: dict[str, Any], root: type[BaseModel]) -> str:
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        owner = _model_at(root, error["loc"][:-1])
+        known = f" (known: {', '.join(owner.model_fields)})" if owner is not None else ""
+        return f"unknown field{known}"
+    if kind == "literal_error":
+        return f"{value!r} is not one of {ctx.get('expected', '')}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping, got {type(value).__name__}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        field = _field_at(root, error["loc"])
+        return _bounds(field) if field is not None else error["msg"]
+    if kind == "value_error":                      # a validator's own message
+        return str(ctx.get("error", error["msg"]))
+    if kind in ("too_short",) and ctx.get("min_length") == 1:
+        return "required and must not be empty"
+    messages = {"int_type": "expected an integer", "float_type": "expected a number", "bool_type": "expected true/false",
+                "string_type": "expected a string", "list_type": "expected a list", "missing": "required"}
+    if kind in messages:
+        return messages[kind] + ("" if kind == "missing" else f", got {value!r}")
+    return error["msg"]
 
 
-def _range_checks(cfg: RunConfig):
-    o, t, m = cfg.objective, cfg.train, cfg.model
-    yield "objective.sparsity_target", 0.0 < o.sparsity_target < 1.0, "must lie in (0, 1)"
-    for key in ("lambda_sparsity", "lambda_continuity", "lambda_norm"):
-        yield f"objective.{key}", getattr(o, key) >= 0.0, "must be >= 0"
-    yield "objective.norm_eps", o.norm_eps > 0.0, "must be > 0"
-    yield "model.num_classes", m.num_classes >= 2, "must be >= 2"
-    yield "model.tau", m.tau > 0.0, "must be > 0"
-    yield "model.init_selection", m.init_selection is None or 0.0 < m.init_selection < 1.0, "must lie in (0, 1)"
-    yield "model.dropout", 0.0 <= m.dropout < 1.0, "must lie in [0, 1)"
-    yield "model.eval_share", m.eval_share is None or 0.0 < m.eval_share <= 1.0, "must lie in (0, 1]"
-    yield "train.bucket_window", cfg.train.bucket_window >= 0, "must be >= 0 (0: no length bucketing)"
-    yield "train.pad_to", t.pad_to is None or t.pad_to >= 1, "must be >= 1 (or null: pad to the batch's longest)"
-    yield "model.hidden_size", m.hidden_size > 0, "must be > 0"
-    yield "model.degree_bins", m.degree_bins >= 0, "must be >= 0"
-    yield "train.epochs", t.epochs >= 1, "must be >= 1"
-    yield "train.batch_size", t.batch_size >= 1, "must be >= 1"
-    yield "train.lr", t.lr > 0.0, "must be > 0"
-    yield "train.check_every", t.check_every >= 1, "must be >= 1"
+def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    model: Any = root
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _model_of(field.annotation) if field is not None else None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _field_at(root: type[BaseModel], loc: tuple):
+    owner = _model_at(root, loc[:-1])
+    return owner.model_fields.get(loc[-1]) if owner is not None else None
+
+
+def _bounds(field) -> str:
+    low = high = None
+    for meta in field.metadata:
+        for name, bracket in (("gt", "("), ("ge", "[")):
+            if getattr(meta, name, None) is not None:
+                low = (getattr(meta, name), bracket)
+        for name, bracket in (("lt", ")"), ("le", "]")):
+            if getattr(meta, name, None) is not None:
+                high = (getattr(meta, name), bracket)
+    if low and high:
+        return f"must lie in {low[1]}{low[0]:g}, {high[0]:g}{high[1]}"
+    if low:
+        return f"must be {'>' if low[1] == '(' else '>='} {low[0]:g}"
+    if high:
+        return f"must be {'<' if high[1] == ')' else '<='} {high[0]:g}"
+    return "out of range"

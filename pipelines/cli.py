@@ -24,13 +24,9 @@ def _train(args: argparse.Namespace) -> int:
     """``n2r train``: one process (the library's), or ``--workers`` Ray Train workers."""
     if args.workers <= 1:
         return library._train(args)
-    from n2r.config import RunConfig
-    from n2r.data import default_data_path
     from pipelines.train import build_trainer
 
-    cfg = RunConfig.from_yaml(args.config)
-    if args.data_dir and cfg.data.path is None:
-        cfg.data.path = default_data_path(cfg.data.name, args.data_dir)
+    cfg = library.load_run_config(args)
     ensure_ray(args.address)
     result = build_trainer(cfg, num_workers=args.workers, storage_path=str(Path(args.out or "runs/train").resolve()),
                            name="train", use_gpu=args.gpu).fit()
@@ -85,10 +81,8 @@ def explain_examples(bundles: dict[str, Path], cache_dir: str | None, n: int = 3
 def _sweep(args: argparse.Namespace) -> int:
     files = [Path(f) for f in args.sweep_files] or [SPACES_DIR / name for name in DEMO_SWEEPS]
     specs = [with_data_dir(SweepSpec.from_yaml(f), args.data_dir) for f in files]  # all validated before any trial
-    for spec in specs:
-        if args.num_samples:
-            spec.num_samples = args.num_samples
-            spec.raw.setdefault("search", {})["num_samples"] = args.num_samples
+    if args.num_samples:
+        specs = [spec.with_overrides({"search.num_samples": args.num_samples}) for spec in specs]
     ensure_ray(args.address)
     root = Storage.resolve(args.storage)
     dirs, useful, capacity = [], 0.0, 0.0

@@ -142,11 +142,10 @@ def dataset_tables(spec, by_dataset: dict[str, dict], cache_dir: str | None, run
     return sections
 
 
-def only_objectives(spec, objectives: list[str], path) -> None:
-    """Keep only the studies (and the recorded ``objectives``) of ``spec`` that use one of
-    ``objectives``; an objective the file does not have is an error naming the file."""
-    unknown = sorted(set(objectives) - set(spec.raw["objectives"]))
+def only_objectives(spec, objectives: list[str], path) -> list[str]:
+    """The objectives of ``spec`` (in the file's order) that are among ``objectives`` — the
+    ``objectives`` override of a narrowed run; one the file does not have is an error naming it."""
+    unknown = sorted(set(objectives) - set(spec.file.objectives))
     if unknown:
-        raise SystemExit(f"--objectives: {unknown[0]!r} is not an objective of {path} ({spec.raw['objectives']})")
-    spec.raw["objectives"] = [o for o in spec.raw["objectives"] if o in objectives]
-    spec.studies = [s for s in spec.studies if s.run["objective"]["name"] in objectives]
+        raise SystemExit(f"--objectives: {unknown[0]!r} is not an objective of {path} ({spec.file.objectives})")
+    return [o for o in spec.file.objectives if o in objectives]

@@ -1,153 +1,239 @@
-"""The sweep file: its schema and validation (:class:`SweepSpec`), the studies it names
-(:class:`Study`: one data set × encoder × objective) and the search space.
+"""The sweep file: its schema (:class:`SweepFile`), composition from shared parts (``defaults:``),
+the studies it names (:class:`Study`: one data set × encoder × objective) and the search space.
 
 A sweep file (``tune_spaces/*.yaml``) has ``name``, ``base`` (run-config sections shared by every
 study), ``datasets``, ``encoders``, ``objectives``, ``space`` (``section.field`` → a distribution),
-``metric``, ``search``, ``scheduler``, ``resources`` and ``retrain``. Every unknown key, at every
-level, is refused naming the file and the dotted field; every study's run config is validated, and
-so is every value the space can sample at its ends.
+``metric``, ``search``, ``scheduler``, ``resources`` and ``retrain``; ``defaults:`` lists files
+(relative to this one) merged underneath it in order, so budgets and spaces are written once
+(mappings merge key by key, anything else is replaced; the file's own keys win). Every unknown
+key, at every level, is refused naming the file and the dotted field; every study's run config is
+validated, and so is every value the space can sample at its ends. Each default is written once,
+on its field below; :meth:`SweepSpec.with_overrides` returns a new validated spec.
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      create_model, field_validator)
 
-from n2r.config import ConfigError, RunConfig
-from n2r.registry import UnknownNameError
+from n2r.config import (ConfigError, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig, config_error,
+                        read_yaml)
 
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
-DATASET_FIELDS = ("name", "path", "options", "label", "model", "objective", "train")
-SCHEDULER_DEFAULTS = {"type": "asha", "grace_period": 2, "reduction_factor": 2}
-SECTION_FIELDS = {"metric": ("select", "sparsity_tolerance"), "search": ("num_samples", "seed", "max_concurrent_trials"),
-                  "scheduler": tuple(SCHEDULER_DEFAULTS),
-                  "resources": ("num_workers", "cpus_per_worker", "use_gpu", "gpus_per_worker"), "retrain": ("seeds",)}
 
 
+# --------------------------------------------------------------------------- the schema
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _registered(registry: str):
+    def check(name: str) -> str:
+        import importlib
+
+        module, attribute = {"dataset": ("n2r.data", "DATASETS"), "encoder": ("n2r.models", "ENCODERS"),
+                             "objective": ("n2r.objectives", "OBJECTIVES")}[registry]
+        from n2r.registry import UnknownNameError
+
+        try:
+            getattr(importlib.import_module(module), attribute).get(name)
+        except UnknownNameError as exc:                                   # its message names the choices
+            raise ValueError(str(exc)) from None
+        return name
+    return AfterValidator(check)
+
+
+def _section(schema: type[BaseModel]):
+    """A run-config part kept as written (entries and studies merge it) but checked against its
+    schema here, so a typo is named where it stands (``encoders[0].train: epochz: …``)."""
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            schema.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError(str(config_error(exc, schema))) from None
+        return value
+    return AfterValidator(check)
+
+
+def _named(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class DatasetEntry(Strict):
+    """One data set: its registered name and, optionally, where it lives, its reader options, a
+    study-name ``label`` and run-config sections that apply to its studies only."""
+    name: Annotated[str, _registered("dataset")]
+    path: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+    model: Annotated[dict[str, Any], _section(ModelConfig)] = Field(default_factory=dict)
+    objective: Annotated[dict[str, Any], _section(ObjectiveConfig)] = Field(default_factory=dict)
+    train: Annotated[dict[str, Any], _section(TrainConfig)] = Field(default_factory=dict)
+
+
+# An encoder entry: its name, any ModelConfig field, and train/objective sections for its studies
+# (e.g. fewer epochs for BERT). Built from ModelConfig so the field list is written once.
+EncoderEntry = create_model(
+    "EncoderEntry", __base__=Strict, name=(Annotated[str, _registered("encoder")], ...),
+    train=(Annotated[dict[str, Any], _section(TrainConfig)], Field(default_factory=dict)),
+    objective=(Annotated[dict[str, Any], _section(ObjectiveConfig)], Field(default_factory=dict)),
+    **{k: (f.annotation | None, None) for k, f in ModelConfig.model_fields.items() if k != "encoder"})
+
+
+class MetricSection(Strict):
+    select: Literal["accuracy", "f1"] = "accuracy"
+    sparsity_tolerance: float | None = Field(None, ge=0.0)
+
+
+class SearchSection(Strict):
+    num_samples: int = Field(8, ge=1)
+    seed: int = 0
+    max_concurrent_trials: int | None = Field(None, ge=1)
+
+
+class SchedulerSection(Strict):
+    type: Literal["asha", "none"] = "asha"
+    grace_period: int = Field(2, ge=1)
+    reduction_factor: int = Field(2, ge=2)
+
+
+class ResourcesSection(Strict):
+    num_workers: int = Field(1, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0.0)
+    use_gpu: bool = False
+    gpus_per_worker: float = Field(1.0, gt=0.0)
+
+    @field_validator("gpus_per_worker")
+    @classmethod
+    def _fraction_or_whole(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError(f"{value!r}: a fraction in (0, 1] (several small trials share a GPU) or a whole number")
+        return value
+
+
+class RetrainSection(Strict):
+    seeds: list[int] = Field(default_factory=list)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("must be a list of distinct integers")
+        return value
+
+
+class SweepFile(Strict):
+    """A sweep file after composition, validated field by field."""
+    name: str = Field(min_length=1)
+    base: Annotated[dict[str, Any], _section(RunConfig)] = Field(default_factory=dict)
+    datasets: list[Annotated[DatasetEntry, BeforeValidator(_named)]] = Field(min_length=1)
+    encoders: list[Annotated[EncoderEntry, BeforeValidator(_named)]] = Field(min_length=1)  # type: ignore[valid-type]
+    objectives: list[Annotated[str, _registered("objective")]] = Field(min_length=1)
+    space: dict[str, dict[str, Any]] = Field(min_length=1)
+    metric: MetricSection = Field(default_factory=MetricSection)
+    search: SearchSection = Field(default_factory=SearchSection)
+    scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
+    resources: ResourcesSection = Field(default_factory=ResourcesSection)
+    retrain: RetrainSection = Field(default_factory=RetrainSection)
+
+
+# --------------------------------------------------------------------------- composition
+def compose(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The sweep file at ``path`` with its ``defaults:`` merged underneath (recursively)."""
+    path = Path(path)
+    raw = read_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: <root>: expected a mapping, got {type(raw).__name__}")
+    defaults = raw.pop("defaults", [])
+    if not isinstance(defaults, list) or not all(isinstance(d, str) for d in defaults):
+        raise ConfigError(f"{path}: defaults: expected a list of file names (relative to this file)")
+    merged: dict[str, Any] = {}
+    for i, name in enumerate(defaults):
+        part = (path.parent / name).resolve()
+        if part in _seen or part == path.resolve():
+            raise ConfigError(f"{path}: defaults[{i}]: {name} includes itself")
+        if not part.is_file():
+            raise ConfigError(f"{path}: defaults[{i}]: no such file {part}")
+        merged = merge(merged, compose(part, _seen + (path.resolve(),)))
+    return merge(merged, raw)
+
+
+def merge(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``under``: mappings merge key by key, other values are replaced."""
+    out = copy.deepcopy(under)
+    for key, value in over.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else copy.deepcopy(value)
+    return out
+
+
+# --------------------------------------------------------------------------- the spec
 @dataclass
 class Study:
     """One (data set, encoder, objective) combination of a sweep file; ``name`` is
     ``DATASET-ENCODER-OBJECTIVE`` (its Tune experiment's folder)."""
     name: str
     run: dict[str, Any]          # the base RunConfig (as a dict) for this study
-    dataset: str = ""            # the data set's label (its name, plus options or a given label)
-    encoder: str = ""
-    objective: str = ""
+    dataset: str
+    encoder: str
+    objective: str
 
 
 @dataclass
 class SweepSpec:
-    name: str
+    """A validated sweep: the file's sections, its studies and space; ``raw`` is the composed
+    file (what the sweep folder records for ``resume``)."""
+    file: SweepFile
     studies: list[Study]
     space: dict[str, dict[str, Any]]
-    num_samples: int = 8
-    seed: int = 0
-    max_concurrent_trials: int | None = None
-    scheduler: dict[str, Any] = field(default_factory=lambda: dict(SCHEDULER_DEFAULTS))
-    num_workers: int = 1
-    use_gpu: bool = False
-    resources_per_worker: dict[str, float] = field(default_factory=lambda: {"CPU": 1})
-    retrain_seeds: list[int] = field(default_factory=list)
-    source: str = ""
-    raw: dict[str, Any] = field(default_factory=dict)
+    source: str
+    raw: dict[str, Any]
 
-    # ------------------------------------------------------------------ loading and validation
+    name = property(lambda self: self.file.name)
+    num_samples = property(lambda self: self.file.search.num_samples)
+    seed = property(lambda self: self.file.search.seed)
+    max_concurrent_trials = property(lambda self: self.file.search.max_concurrent_trials)
+    scheduler = property(lambda self: self.file.scheduler)
+    num_workers = property(lambda self: self.file.resources.num_workers)
+    use_gpu = property(lambda self: self.file.resources.use_gpu)
+    retrain_seeds = property(lambda self: list(self.file.retrain.seeds))
+
+    @property
+    def resources_per_worker(self) -> dict[str, float]:
+        r = self.file.resources
+        return {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.use_gpu else {})}
+
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SweepSpec":
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read the sweep file: {exc}") from exc
-        return cls.from_dict(raw or {}, source=str(path))
+        return cls.from_dict(compose(path), source=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "<sweep>") -> "SweepSpec":
-        def fail(name: str, message: str) -> ConfigError:
-            return ConfigError(f"{source}: {name}: {message}")
+        if "defaults" in raw:
+            raise ConfigError(f"{source}: defaults: only a sweep file read with from_yaml can have defaults")
+        try:
+            file = SweepFile.model_validate(raw)
+        except ValidationError as exc:
+            raise config_error(exc, SweepFile, source) from None
+        studies = _studies(file, source)
+        space = _validate_space(file.space, studies, lambda name, message: ConfigError(f"{source}: {name}: {message}"))
+        return cls(file=file, studies=studies, space=space, source=source, raw=copy.deepcopy(raw))
 
-        known = {"name", "base", "datasets", "encoders", "objectives", "space", "metric", "search", "scheduler",
-                 "resources", "retrain"}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise fail(unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
-        for required in ("name", "datasets", "encoders", "objectives", "space"):
-            if not raw.get(required):
-                raise fail(required, "required and must not be empty")
-        from n2r.data import DATASETS
-        from n2r.models import ENCODERS
-        from n2r.objectives import OBJECTIVES
-
-        sections = {}
-        for section, fields in SECTION_FIELDS.items():
-            value = raw.get(section) or {}
-            if not isinstance(value, dict):
-                raise fail(section, f"expected a mapping, got {type(value).__name__}")
-            unknown = sorted(set(value) - set(fields))
-            if unknown:
-                raise fail(f"{section}.{unknown[0]}", f"unknown field (known: {', '.join(fields)})")
-            sections[section] = value
-        base = copy.deepcopy(raw.get("base") or {})
-        metric = sections["metric"]
-        select = metric.get("select", "accuracy")
-        if select not in ("accuracy", "f1"):
-            raise fail("metric.select", f"{select!r} is not produced by the trainer; use 'accuracy' or 'f1'")
-        def named(registry, name, field_name):
-            try:
-                return registry.get(name)
-            except UnknownNameError as exc:
-                raise fail(field_name, str(exc)) from None
-
-        studies = []
-        labels = _dataset_labels(raw["datasets"], fail)
-        for i, dataset in enumerate(raw["datasets"]):
-            entry = {"name": dataset} if isinstance(dataset, str) else dict(dataset)
-            unknown = sorted(set(entry) - set(DATASET_FIELDS))
-            if unknown:
-                raise fail(f"datasets[{i}].{unknown[0]}", f"unknown field (known: {', '.join(DATASET_FIELDS)})")
-            named(DATASETS, entry.get("name"), f"datasets[{i}].name")
-            for j, encoder in enumerate(raw["encoders"]):
-                enc = {"name": encoder} if isinstance(encoder, str) else dict(encoder)
-                named(ENCODERS, enc.get("name"), f"encoders[{j}].name")
-                for k, objective in enumerate(raw["objectives"]):
-                    named(OBJECTIVES, objective, f"objectives[{k}]")
-                    run = _study_run(base, entry, enc, objective, select, metric.get("sparsity_tolerance"))
-                    RunConfig.from_dict(run, source=f"{source} (study {entry['name']}-{enc['name']}-{objective})")
-                    if select == "f1" and DATASETS.get(entry["name"]).has_rationales is False:
-                        raise fail(f"datasets[{i}].name", f"{entry['name']!r} has no rationales, so metric.select "
-                                   "'f1' is not produced; use 'accuracy'")
-                    studies.append(Study(f"{labels[i]}-{enc['name']}-{objective}", run, dataset=labels[i],
-                                         encoder=enc["name"], objective=objective))
-        space = _validate_space(raw["space"], studies, fail)
-        search, resources = sections["search"], sections["resources"]
-        scheduler = {**SCHEDULER_DEFAULTS, **sections["scheduler"]}
-        if scheduler.get("type") not in ("asha", "none"):
-            raise fail("scheduler.type", f"{scheduler.get('type')!r} is not 'asha' or 'none'")
-        num_samples = search.get("num_samples", 8)
-        if not isinstance(num_samples, int) or num_samples < 1:
-            raise fail("search.num_samples", "must be an integer >= 1")
-        num_workers = resources.get("num_workers", 1)
-        if not isinstance(num_workers, int) or num_workers < 1:
-            raise fail("resources.num_workers", "must be an integer >= 1")
-        retrain = sections["retrain"]
-        seeds = retrain.get("seeds", [])
-        if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds) \
-                or len(set(seeds)) != len(seeds):
-            raise fail("retrain.seeds", "must be a list of distinct integers")
-        per_worker = {"CPU": float(resources.get("cpus_per_worker", 1))}
-        if resources.get("use_gpu"):
-            gpus = resources.get("gpus_per_worker", 1)
-            if not isinstance(gpus, (int, float)) or gpus <= 0 or (gpus > 1 and gpus != int(gpus)):
-                raise fail("resources.gpus_per_worker", f"{gpus!r}: a fraction in (0, 1] (several small trials "
-                           "share a GPU) or a whole number")
-            per_worker["GPU"] = float(gpus)
-        return cls(name=str(raw["name"]), studies=studies, space=space, num_samples=num_samples,
-                   seed=int(search.get("seed", 0)), max_concurrent_trials=search.get("max_concurrent_trials"),
-                   scheduler=scheduler, num_workers=num_workers, use_gpu=bool(resources.get("use_gpu", False)),
-                   resources_per_worker=per_worker, retrain_seeds=seeds, source=source, raw=raw)
+    def with_overrides(self, overrides: dict[str, Any]) -> "SweepSpec":
+        """A new validated spec with ``{"section.field": value}`` (or a top-level key such as
+        ``objectives``) replaced in the composed file."""
+        raw = copy.deepcopy(self.raw)
+        for key, value in overrides.items():
+            *parents, last = key.split(".")
+            node = raw
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = value
+        return SweepSpec.from_dict(raw, source=f"{self.source} (overrides {', '.join(overrides)})")
 
     # ------------------------------------------------------------------ Tune objects
     def param_space(self) -> dict[str, Any]:
@@ -161,53 +247,69 @@ class SweepSpec:
         return out
 
 
-def _dataset_labels(datasets: list, fail) -> list[str]:
+def _studies(file: SweepFile, source: str) -> list[Study]:
+    from n2r.data import DATASETS
+
+    for i, entry in enumerate(file.datasets):
+        if file.metric.select == "f1" and DATASETS.get(entry.name).has_rationales is False:
+            raise ConfigError(f"{source}: datasets[{i}].name: {entry.name!r} has no rationales, so metric.select "
+                              "'f1' is not produced; use 'accuracy'")
+    labels = _dataset_labels(file.datasets, source)
+    studies = []
+    for label, entry in zip(labels, file.datasets):
+        for encoder in file.encoders:
+            for objective in file.objectives:
+                run = _study_run(file, entry, encoder, objective)
+                RunConfig.from_dict(run, source=f"{source} (study {label}-{encoder.name}-{objective})")
+                studies.append(Study(f"{label}-{encoder.name}-{objective}", run, dataset=label,
+                                     encoder=encoder.name, objective=objective))
+    return studies
+
+
+def _dataset_labels(datasets: list[DatasetEntry], source: str) -> list[str]:
     """Study-name prefix per dataset entry: its ``label``, else its name — plus its options
     (``beer-heldout-split-aspect1``) where the same name appears more than once."""
-    entries = [{"name": d} if isinstance(d, str) else dict(d) for d in datasets]
-    names = [str(e.get("name")) for e in entries]
+    names = [d.name for d in datasets]
     labels = []
-    for entry, name in zip(entries, names):
-        label = entry.get("label") or name
-        if "label" not in entry and names.count(name) > 1 and entry.get("options"):
-            label += "-" + "-".join(f"{k}{v}" for k, v in sorted(entry["options"].items()))
-        labels.append(str(label))
+    for entry in datasets:
+        label = entry.label or entry.name
+        if entry.label is None and names.count(entry.name) > 1 and entry.options:
+            label += "-" + "-".join(f"{k}{v}" for k, v in sorted(entry.options.items()))
+        labels.append(label)
     for i, label in enumerate(labels):
         if label in labels[:i]:
-            raise fail(f"datasets[{i}]", f"two entries would share the study name prefix {label!r}; "
-                       "give them different options or a 'label'")
+            raise ConfigError(f"{source}: datasets[{i}]: two entries would share the study name prefix {label!r}; "
+                              "give them different options or a 'label'")
     return labels
 
 
-def _study_run(base: dict, dataset: dict, encoder: dict, objective: str, select: str,
-               tolerance: float | None) -> dict[str, Any]:
-    run = copy.deepcopy(base)
+def _study_run(file: SweepFile, dataset: DatasetEntry, encoder: BaseModel, objective: str) -> dict[str, Any]:
+    run = copy.deepcopy(file.base)
     run.setdefault("data", {})
-    run["data"].update({k: v for k, v in dataset.items() if k in ("name", "path", "options")})
+    run["data"].update(dataset.model_dump(include={"name", "path", "options"}, exclude_none=True))
     for section in ("model", "objective", "train"):
         run.setdefault(section, {})
-        run[section].update(dataset.get(section, {}))
-    run["model"].update({k: v for k, v in encoder.items() if k not in ("name", "train", "objective")})
+        run[section].update(copy.deepcopy(getattr(dataset, section)))
+    given = encoder.model_dump(exclude_unset=True)
+    run["model"].update({k: v for k, v in given.items() if k not in ("name", "train", "objective")})
     for section in ("train", "objective"):   # per-encoder budgets, e.g. fewer epochs for BERT
-        run[section].update(encoder.get(section, {}))
-    run["model"]["encoder"] = encoder["name"]
+        run[section].update(given.get(section, {}))
+    run["model"]["encoder"] = encoder.name
     run["objective"]["name"] = objective
-    run["train"]["selection_metric"] = select
-    if tolerance is not None:
-        run["train"]["sparsity_tolerance"] = float(tolerance)
+    run["train"]["selection_metric"] = file.metric.select
+    if file.metric.sparsity_tolerance is not None:
+        run["train"]["sparsity_tolerance"] = file.metric.sparsity_tolerance
     return run
 
 
-def _validate_space(space: Any, studies: list[Study], fail) -> dict[str, dict[str, Any]]:
-    if not isinstance(space, dict):
-        raise fail("space", "expected a mapping of 'section.field' to a distribution")
+def _validate_space(space: dict[str, Any], studies: list[Study], fail) -> dict[str, dict[str, Any]]:
     out = {}
     for key, spec in space.items():
         name = f"space.{key}"
         section, _, attr = str(key).partition(".")
         if section not in ("model", "objective", "train") or not attr:
             raise fail(name, "keys are 'model.X', 'objective.X' or 'train.X'")
-        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+        if len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
             raise fail(name, f"expected one of {{{', '.join(DISTRIBUTIONS)}: ...}}")
         kind, args = next(iter(spec.items()))
         if kind == "choice":
@@ -223,10 +325,8 @@ def _validate_space(space: Any, studies: list[Study], fail) -> dict[str, dict[st
                 raise fail(name, "loguniform needs low > 0")
         for study in studies:  # every sampled value must make a valid run config: both ends, every choice
             for value in args:
-                probe = copy.deepcopy(study.run)
-                probe.setdefault(section, {})[attr] = value
                 try:
-                    RunConfig.from_dict(probe)
+                    RunConfig.from_dict(apply_params(study.run, {key: value}))
                 except ConfigError as exc:
                     raise fail(name, str(exc)) from None
         out[key] = {kind: args}
@@ -242,15 +342,21 @@ def apply_params(run: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_data_dir(spec: SweepSpec, data_dir: str | None) -> SweepSpec:
-    """Fill ``data.path`` of every study that names none from ``--data-dir``."""
+    """A spec whose every file-read data set names its folder: ``datasets[i].path`` filled from
+    ``--data-dir`` where the file gives none (recorded in ``raw``, so ``resume`` finds it)."""
     from n2r.data import DATASETS, default_data_path
 
-    for study in spec.studies:
-        data = study.run["data"]
-        if data.get("path") or DATASETS.get(data["name"]).generated:
-            continue
-        if not data_dir:
-            raise ConfigError(f"{spec.source}: datasets: {data['name']!r} is read from files; pass --data-dir "
-                              "(the folder holding beer/, movies/, …) or set its path in the sweep file")
-        data["path"] = default_data_path(data["name"], data_dir)
-    return spec
+    datasets = []
+    for entry in spec.file.datasets:
+        raw = entry.model_dump(exclude_unset=True)
+        if entry.path is None and not DATASETS.get(entry.name).generated:
+            if not data_dir:
+                raise ConfigError(f"{spec.source}: datasets: {entry.name!r} is read from files; pass --data-dir "
+                                  "(the folder holding beer/, movies/, …) or set its path in the sweep file")
+            raw["path"] = default_data_path(entry.name, data_dir)
+        datasets.append(raw)
+    if datasets == [e.model_dump(exclude_unset=True) for e in spec.file.datasets]:
+        return spec
+    raw = copy.deepcopy(spec.raw)
+    raw["datasets"] = datasets
+    return SweepSpec.from_dict(raw, source=spec.source)

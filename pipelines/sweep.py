@@ -13,7 +13,6 @@ stable per-trial name and forward its reports with ``TuneReportCallback``.
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import time
@@ -62,10 +61,10 @@ def _tuner(spec: SweepSpec, study: Study, storage: Storage, cache_dir: str | Non
     from ray.tune.search.optuna import OptunaSearch
 
     epochs = RunConfig.from_dict(study.run).train.epochs
-    if spec.scheduler.get("type") == "asha":
+    if spec.scheduler.type == "asha":
         scheduler = ASHAScheduler(time_attr="epoch", metric="score", mode="max", max_t=epochs,
-                                  grace_period=spec.scheduler["grace_period"],
-                                  reduction_factor=spec.scheduler["reduction_factor"])
+                                  grace_period=spec.scheduler.grace_period,
+                                  reduction_factor=spec.scheduler.reduction_factor)
     else:
         scheduler = FIFOScheduler()
     searcher = OptunaSearch(metric="score", mode="max", seed=spec.seed)
@@ -132,14 +131,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
 
     storage = Storage.resolve(sweep_dir, filesystem)
     storage.makedirs()
-    raw = copy.deepcopy(spec.raw)
-    for i, dataset in enumerate(raw.get("datasets", [])):  # record resolved data paths for resume/export
-        entry = {"name": dataset} if isinstance(dataset, str) else dict(dataset)
-        paths = {s.run["data"].get("path") for s in spec.studies if s.run["data"]["name"] == entry["name"]}
-        if len(paths) == 1 and None not in paths:
-            entry["path"] = paths.pop()
-        raw["datasets"][i] = entry
-    storage.write_text(SWEEP_FILE, yaml.safe_dump(raw, sort_keys=False))
+    storage.write_text(SWEEP_FILE, yaml.safe_dump(spec.raw, sort_keys=False))   # composed, data paths filled
     started = time.perf_counter()
     studies = {}
     def fit(name: str, make_tuner):

@@ -156,8 +156,8 @@ def test_objectives_option_keeps_only_the_named_methods():
     from pipelines.spec import SweepSpec
 
     spec = SweepSpec.from_yaml(ROOT / "tune_spaces" / "quality" / "movies.yaml")
-    protocol.only_objectives(spec, ["rnp+n2r", "rnp"], "movies.yaml")
-    assert [s.name for s in spec.studies] == ["movies-gru-rnp", "movies-gru-rnp+n2r"]
-    assert spec.raw["objectives"] == ["rnp", "rnp+n2r"]
+    narrowed = spec.with_overrides({"objectives": protocol.only_objectives(spec, ["rnp+n2r", "rnp"], "movies.yaml")})
+    assert [s.name for s in narrowed.studies] == ["movies-gru-rnp", "movies-gru-rnp+n2r"]
+    assert narrowed.raw["objectives"] == ["rnp", "rnp+n2r"] and len(spec.studies) == 3   # a new spec
     with pytest.raises(SystemExit, match="'mmi' is not an objective of movies.yaml"):
         protocol.only_objectives(spec, ["mmi"], "movies.yaml")

@@ -34,13 +34,12 @@ def test_train_writes_config_checkpoint_and_metrics_then_resumes(tmp_path):
     done = n2r("explain", str(out / "bundle"), "--text", "a b c")
     assert done.returncode == 0, done.stderr
     assert {"label", "tokens", "rationale"} <= set(json.loads(done.stdout.splitlines()[0]))
-    # a longer budget resumes after epoch 2 instead of starting again
-    TINY["train"]["epochs"] = 3
-    config.write_text(yaml.safe_dump(TINY))
-    done = n2r("train", str(config), "--out", str(out), "--resume")
+    # a longer budget (given on the command line) resumes after epoch 2 instead of starting again
+    done = n2r("train", str(config), "--out", str(out), "--resume", "--set", "train.epochs=3")
     assert done.returncode == 0, done.stderr
     assert "epoch   3" in done.stdout and "epoch   1" not in done.stdout
     assert [h["epoch"] for h in json.loads((out / "metrics.json").read_text())["history"]] == [1, 2, 3]
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 3
 
 
 def test_bad_config_exits_2_naming_file_and_field(tmp_path):
@@ -49,6 +48,9 @@ def test_bad_config_exits_2_naming_file_and_field(tmp_path):
     done = n2r("train", str(config))
     assert done.returncode == 2
     assert "bad.yaml: model.encoder: 'transformer' is not one of" in done.stderr
+    config.write_text(yaml.safe_dump(TINY))
+    done = n2r("train", str(config), "--set", "train.epohcs=3")
+    assert done.returncode == 2 and "bad.yaml --set: train.epohcs: unknown field" in done.stderr
     config.write_text(yaml.safe_dump({**TINY, "data": {"name": "imdb"}}))
     done = n2r("train", str(config))
     assert done.returncode == 2 and "unknown dataset 'imdb'; known:" in done.stderr

@@ -1,7 +1,9 @@
 """Run configs: YAML loading and errors that name the field and the file."""
+import re
+
 import pytest
 
-from n2r.config import ConfigError, RunConfig
+from n2r.config import ConfigError, RunConfig, parse_overrides
 
 
 def test_defaults_and_round_trip(tmp_path):
@@ -45,3 +47,38 @@ def test_errors_from_files_name_the_file(tmp_path):
     path.write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match=r"run.yaml: not valid YAML"):
         RunConfig.from_yaml(path)
+
+
+def test_overrides_give_a_new_validated_config_and_name_bad_fields():
+    cfg = RunConfig.from_dict({"data": {"name": "beer", "options": {"aspect": 0}}})
+    changed = cfg.with_overrides(parse_overrides(["train.epochs=3", "data.options.aspect=1", "model.checkpoint=null"]))
+    assert (changed.train.epochs, changed.data.options, changed.model.checkpoint) == (3, {"aspect": 1}, None)
+    assert cfg.train.epochs == 10 and cfg.data.options == {"aspect": 0}      # the original is untouched
+    with pytest.raises(ConfigError, match=r"^run.yaml --set: train.epoch: unknown field"):
+        cfg.with_overrides({"train.epoch": 3}, source="run.yaml --set")
+    with pytest.raises(ConfigError, match=r"^--set: train.epochs: expected an integer, got 'three'"):
+        cfg.with_overrides(parse_overrides(["train.epochs=three"]))
+    with pytest.raises(ConfigError, match=r"^--set: trian: unknown field"):
+        cfg.with_overrides({"trian.epochs": 3})
+    with pytest.raises(ConfigError, match=r"expected SECTION.FIELD=VALUE"):
+        parse_overrides(["train.epochs"])
+
+
+def test_assignments_are_validated():
+    cfg = RunConfig.from_dict({})
+    with pytest.raises(ConfigError, match=r"^epochs: must be >= 1"):
+        cfg.train.epochs = 0
+    with pytest.raises(ConfigError, match=r"^bf16: expected true/false"):
+        cfg.train.bf16 = "no"
+    cfg.train.epochs = 4
+    assert cfg.train.epochs == 4
+
+
+def test_every_range_is_stated_on_its_field():
+    # one constraint per field, written once in the schema: a sample of them, with their messages
+    cases = {("model", "dropout", 1.0): "must lie in [0, 1)", ("model", "tau", 0.0): "must be > 0",
+             ("train", "lr", 0.0): "must be > 0", ("train", "pad_to", 0): "must be >= 1",
+             ("train", "bucket_window", -1): "must be >= 0", ("model", "init_selection", 1.0): "must lie in (0, 1)"}
+    for (section, name, value), message in cases.items():
+        with pytest.raises(ConfigError, match=rf"^{section}.{name}: {re.escape(message)}"):
+            RunConfig.from_dict({section: {name: value}})

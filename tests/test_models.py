@@ -10,8 +10,10 @@ from n2r.models import ENCODERS, build_rationalizer
 
 def test_encoder_registry_and_unknown_encoder():
     assert ENCODERS.names() == ["bert", "gcn", "gru"]
-    with pytest.raises(KeyError, match="unknown encoder 'lstm'"):
-        build_rationalizer(ModelConfig(encoder="lstm"))
+    with pytest.raises(ValueError, match="encoder\n  Input should be 'gru', 'bert' or 'gcn'"):
+        ModelConfig(encoder="lstm")
+    with pytest.raises(KeyError, match="unknown encoder 'lstm'"):      # past the schema (unvalidated)
+        build_rationalizer(ModelConfig.model_construct(encoder="lstm"))
 
 
 def test_gru_selection_is_zero_on_padding_and_argmax_in_eval(tiny_gru, text_batch):
