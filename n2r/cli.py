@@ -33,7 +33,7 @@ def _train(args: argparse.Namespace) -> int:
     from n2r.runner import train_run
 
     cfg = load_run_config(args)
-    summary = train_run(cfg, args.out, resume=args.resume)
+    summary = train_run(cfg, args.out, resume=args.resume, cache_dir=args.cache)
     printable = {k: v for k, v in summary.items() if k != "history"}
     print(json.dumps(printable, indent=2))
     return 0
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="directory for config, checkpoint and metrics")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
     train.add_argument("--data-dir", default=None, help="folder holding the data set's folder (beer/, movies/, …)")
+    train.add_argument("--cache", default=None, help="data cache folder (default $N2R_CACHE or ~/.cache/n2r; "
+                                                      "the one `n2r data prepare --encoder` fills)")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                        help="override one field of the run config (repeatable; the value is read as YAML), "
                             "e.g. --set train.epochs=3 --set data.options.aspect=1")

@@ -22,19 +22,21 @@ from n2r.training import build_model, run_loaders, test_metrics
 BUNDLE_DIR = "bundle"     # OUT/bundle: the run's bundle (n2r explain / n2r score / load_bundle)
 
 
-def build_run(cfg: RunConfig, data: PreparedData | None = None) -> tuple[PreparedData, Rationalizer]:
-    data = data or prepare_data(cfg.data, cfg.model)
+def build_run(cfg: RunConfig, data: PreparedData | None = None,
+              cache_dir: str | Path | None = None) -> tuple[PreparedData, Rationalizer]:
+    """The run's data (through the Parquet cache, :func:`n2r.data.prepare_data`) and its model."""
+    data = data or prepare_data(cfg.data, cfg.model, cache_dir)
     return data, build_model(cfg, data.model_inputs())
 
 
 def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: PreparedData | None = None,
               resume: bool = False, on_epoch_end: Callable | None = None,
-              log: Callable[[str], None] | None = print) -> dict[str, Any]:
+              log: Callable[[str], None] | None = print, cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Train, select on dev, evaluate the selected state on test; returns a summary dict. With
     ``out_dir``: ``config.yaml``, ``checkpoint.pt``, ``metrics.json`` and ``bundle/`` (the
     dev-selected model as a bundle, the same format ``n2r export`` writes) are left there."""
     started = time.perf_counter()
-    data, model = build_run(cfg, data)
+    data, model = build_run(cfg, data, cache_dir)
     t = cfg.train
     device = resolve_device(t.device)
     train_loader, dev_loader = run_loaders(data, cfg, pin_memory=device.type == "cuda")

@@ -29,7 +29,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = library.load_run_config(args)
     ensure_ray(args.address)
     result = build_trainer(cfg, num_workers=args.workers, storage_path=str(Path(args.out or "runs/train").resolve()),
-                           name="train", use_gpu=args.gpu).fit()
+                           name="train", use_gpu=args.gpu, cache_dir=args.cache).fit()
     print(json.dumps(result.metrics, indent=2, default=str))
     return 0
 

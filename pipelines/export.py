@@ -19,7 +19,7 @@ from n2r.models import build_rationalizer
 from n2r.training import test_metrics
 from pipelines.storage import Storage
 from pipelines.layout import CHECKPOINT_FILE, SUMMARY_FILE, train_run_folder
-from pipelines.train import local_data
+from n2r.data import prepare_data
 
 
 def latest_checkpoint(storage: Storage, trial_path: str, study: str, trial_id: str) -> str:
@@ -70,7 +70,7 @@ def export_checkpoint(checkpoint: Path, out: Path, cache_dir: str | None = None,
     if payload.get("best_state") is None or "config" not in payload:
         raise CheckpointError(f"{checkpoint}: lacks the dev-selected state or the run config")
     cfg = RunConfig.from_dict(payload["config"])
-    data = local_data(cfg, cache_dir)
+    data = prepare_data(cfg.data, cfg.model, cache_dir)
     model = build_rationalizer(cfg.model, **data.model_inputs())
     model.load_state_dict(payload["best_state"])
     test = test_metrics(model, data, cfg, resolve_device("cpu"))

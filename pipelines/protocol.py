@@ -43,7 +43,7 @@ def gold_counts(data_cfg, cache_dir: str | None, model_cfg=None) -> tuple[list[i
     if model_cfg is not None and model_cfg.encoder == "bert":
         from n2r.data import prepare_data
 
-        test = prepare_data(data_cfg, model_cfg).splits["test"]
+        test = prepare_data(data_cfg, model_cfg, cache_dir).splits["test"]
         units = test.column("unit_mask").to_pylist()
         bits = test.column("rationale").to_pylist()
         return ([sum(b * u for b, u in zip(r or [], m)) for r, m in zip(bits, units)], [sum(m) for m in units])

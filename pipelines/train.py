@@ -16,7 +16,6 @@ copy) and report metrics plus a checkpoint after every epoch. It runs
 """
 from __future__ import annotations
 
-import functools
 import math
 import shutil
 import tempfile
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 
 from n2r.config import RunConfig
-from n2r.data import GRAPH, PreparedData
+from n2r.data import prepare_data
 from n2r.distributed import allreduce_gradients, assert_replicas_equal, broadcast_parameters
 from n2r.engine import FitResult, fit, resolve_device
 from pipelines.layout import CHECKPOINT_FILE
@@ -117,7 +116,7 @@ class TuneSession:
         self.config = config
 
     def batches(self, cfg: RunConfig, pin_memory: bool = False):
-        data = local_data(cfg, self.config.get("cache_dir"))
+        data = prepare_data(cfg.data, cfg.model, self.config.get("cache_dir"))
         return (*run_loaders(data, cfg, pin_memory), data.model_inputs())
 
     def restored_checkpoint(self, into: Path) -> bool:
@@ -129,33 +128,6 @@ class TuneSession:
         self.tune.report(metrics, checkpoint=Checkpoint.from_directory(str(folder)))
 
 
-@functools.lru_cache(maxsize=8)
-def _local_data_cached(cfg_yaml: str, cache_dir: str | None) -> PreparedData:
-    import yaml
-
-    from n2r.data import prepare_data
-    from n2r.data.base import SPLITS, ReadResult
-    from n2r.data.cache import prepare
-    from n2r.data.schema import graphs_from_table
-
-    cfg = RunConfig.from_dict(yaml.safe_load(cfg_yaml))
-    entry = prepare(cfg.data.name, cfg.data.path, cfg.data.options, cache_dir=cache_dir)
-    if entry.meta["kind"] == GRAPH:
-        splits = {s: graphs_from_table(entry.table(s)) for s in SPLITS}
-    else:
-        splits = {s: entry.table(s).to_pylist() for s in SPLITS}
-    return prepare_data(cfg.data, cfg.model, ReadResult(splits, variant=entry.meta["variant"]))
-
-
-def local_data(cfg: RunConfig, cache_dir: str | None = None) -> PreparedData:
-    """The run's data in process, from the Parquet cache; memoised per process on what shapes
-    the data (data section, encoder, embeddings, checkpoint), so trials that reuse a Tune actor
-    neither read nor tokenize again."""
-    import yaml
-
-    key = {"data": cfg.to_dict()["data"], "model": {"encoder": cfg.model.encoder, "embeddings": cfg.model.embeddings,
-                                                     "checkpoint": cfg.model.checkpoint}}
-    return _local_data_cached(yaml.safe_dump(key), cache_dir)
 
 
 def run_training(config: dict[str, Any], session) -> FitResult:

@@ -5,6 +5,13 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if "N2R_CACHE" not in os.environ:        # one data cache per test session (subprocesses and Ray workers inherit it)
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["N2R_CACHE"] = tempfile.mkdtemp(prefix="n2r-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["N2R_CACHE"], True)
 
 import pytest
 import torch

@@ -5,6 +5,7 @@ import sys
 import time
 
 import pyarrow.parquet as pq
+import pytest
 
 from n2r.data.cache import prepare
 from n2r.data.schema import TEXT_SCHEMA, GRAPH_SCHEMA, graphs_from_table
@@ -38,6 +39,37 @@ def test_changed_source_options_or_tokenizer_miss_the_cache(tmp_path):
     write_beer(root, GOOD * 4)
     assert not prepare("beer-heldout-split", root, cache_dir=cache).hit
     assert not prepare("beer-heldout-split", root, {"balance_train": False}, cache_dir=cache).hit
+
+
+def test_in_process_data_opens_the_entry_data_prepare_wrote(tmp_path):
+    """``n2r data prepare --encoder gru`` and training use one tokenized entry: training writes
+    no second one, and reads what the entry holds (the source is garbled with size and mtime
+    kept, so reading it again would fail)."""
+    from n2r.config import DataConfig, ModelConfig
+    from n2r.data import prepare_data
+
+    root = write_beer(tmp_path / "beer", GOOD * 3)
+    cache = tmp_path / "cache"
+    done = subprocess.run([sys.executable, "-m", "n2r.cli", "data", "prepare", "beer-heldout-split", "--from", str(root),
+                           "--encoder", "gru", "--cache", str(cache)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (entry,) = (cache / "beer-heldout-split").iterdir()
+    source = root / "reviews.aspect0.heldout.txt.gz"
+    stat = source.stat()
+    source.write_bytes(b"\0" * stat.st_size)
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    data = prepare_data(DataConfig(name="beer-heldout-split", path=str(root)), ModelConfig(encoder="gru"), cache)
+    assert list((cache / "beer-heldout-split").iterdir()) == [entry]
+    assert data.splits["train"].equals(pq.read_table(entry / "train.parquet"))
+    assert data.vocab.words == (entry / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    assert data.embedding_matrix.shape[0] == len(data.vocab)
+    # another tokenization is another entry, and a text data set refuses a graph encoder by name
+    other = DataConfig(name="beer-heldout-split", path=str(write_beer(tmp_path / "other", GOOD * 3)))
+    prepare_data(other, ModelConfig(encoder="gru"), cache)
+    prepare_data(other, ModelConfig(encoder="bert"), cache)
+    assert len(list((cache / "beer-heldout-split").iterdir())) == 3
+    with pytest.raises(ValueError, match="'beer-heldout-split' is a text data set; model.encoder must be"):
+        prepare_data(other, ModelConfig(encoder="gcn"), cache)
 
 
 def test_graph_cache_round_trip(tmp_path):

@@ -7,6 +7,7 @@ words that have vectors) or Hugging Face sub-word ids with word→sub-word ratio
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -166,25 +167,27 @@ def build_tokenizer(model: ModelConfig, splits: dict[str, list]):
     return GloveTokenizer(vocab)
 
 
-def prepare_data(data: DataConfig, model: ModelConfig, result: ReadResult | None = None) -> PreparedData:
-    """Read the configured data set and encode it for ``model.encoder``."""
-    from n2r.data.schema import text_table
-    from n2r.data.tokenize import GloveTokenizer
+def prepare_data(data: DataConfig, model: ModelConfig, cache_dir: str | Path | None = None) -> PreparedData:
+    """The configured data set encoded for ``model.encoder`` — the one in-process data path of
+    every entry point (``n2r train``, the Ray trial, export, the benchmarks).
 
-    result = result or read_dataset(data.name, data.path, **data.options)
-    splits, kind = result.splits, kind_of(result)
-    info = {"variant": result.variant, "skipped": dict(result.skipped), **result.info}
-    if kind == GRAPH:
-        if model.encoder != "gcn":
-            raise ValueError(f"data.name {data.name!r} is a graph data set; model.encoder must be 'gcn'")
-        return PreparedData(GRAPH, splits, num_features=splits["train"][0].x.shape[1], info=info)
-    if model.encoder == "gcn":
-        raise ValueError(f"data.name {data.name!r} is a text data set; model.encoder must be 'gru' or 'bert'")
-    tokenizer = build_tokenizer(model, splits)
-    encoded = {s: tokenizer(text_table(rows)) for s, rows in splits.items()}
-    if isinstance(tokenizer, GloveTokenizer):
-        from n2r.embeddings import load_glove
+    It goes through the Parquet cache (:mod:`n2r.data.cache`, ``cache_dir`` or ``$N2R_CACHE`` or
+    ``~/.cache/n2r``): the first call reads and tokenizes the sources; later calls — in any
+    process, and after ``n2r data prepare --encoder`` — open the entry. Memoised per process on
+    the entry's key (data set, options, tokenization, source files' sizes and times), so trials
+    that reuse an actor neither read nor tokenize again."""
+    from n2r.data.cache import cache_key, default_cache_dir, tokenizer_key
 
-        return PreparedData(TEXT, encoded, pad_id=0, vocab=tokenizer.vocab, tokenizer=tokenizer,
-                            embedding_matrix=load_glove(tokenizer.vocab, model.embeddings), info=info)
-    return PreparedData(TEXT, encoded, pad_id=tokenizer.pad_id, tokenizer=tokenizer, info=info)
+    folder = str(Path(cache_dir or default_cache_dir()).resolve())
+    key = cache_key(data.name, data.path, data.options, tokenizer_key(model))
+    return _prepared(key, folder, data.model_dump_json(), model.encoder, model.embeddings, model.checkpoint)
+
+
+@functools.lru_cache(maxsize=8)
+def _prepared(key: str, folder: str, data_json: str, encoder: str, embeddings: str,
+              checkpoint: str | None) -> PreparedData:
+    from n2r.data.cache import prepare
+
+    data = DataConfig.model_validate_json(data_json)
+    model = ModelConfig(encoder=encoder, embeddings=embeddings, checkpoint=checkpoint)
+    return prepare(data.name, data.path, data.options, cache_dir=folder, model=model).prepared(model)

@@ -15,12 +15,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from n2r.data.base import SPLITS, DataError, ReadResult
+
+if TYPE_CHECKING:
+    from n2r.config import ModelConfig
+    from n2r.data import PreparedData
 
 READER_VERSION = 2   # 2: Beer annotation tokens stripped of surrounding whitespace
 
@@ -68,24 +72,67 @@ class CacheEntry:
 
         return Vocabulary((self.directory / "vocab.txt").read_text(encoding="utf-8").split("\n"))
 
+    def prepared(self, model: "ModelConfig") -> "PreparedData":
+        """The entry as model inputs for ``model``: graphs with their feature size, or tokenized
+        text with its vocabulary and GloVe rows (or the checkpoint's tokenizer)."""
+        from n2r.data import GRAPH, TEXT, PreparedData
+        from n2r.data.schema import graphs_from_table
+
+        meta = self.meta
+        _check_encoder(meta["name"], meta["kind"], model.encoder)
+        info = {"variant": meta["variant"], "skipped": meta["skipped"], **meta["info"]}
+        if meta["kind"] == GRAPH:
+            splits = {s: graphs_from_table(self.table(s)) for s in SPLITS}
+            return PreparedData(GRAPH, splits, num_features=splits["train"][0].x.shape[1], info=info)
+        if meta["tokenizer"] != tokenizer_key(model):
+            raise DataError(self.directory, f"cache entry tokenized for {meta['tokenizer']}, not for "
+                            f"{tokenizer_key(model)}; open it with prepare(..., model=...)")
+        splits = {s: self.table(s) for s in SPLITS}
+        if model.encoder == "bert":
+            from n2r.data.tokenize import HFTokenizer
+
+            tokenizer = HFTokenizer(model.checkpoint)
+            return PreparedData(TEXT, splits, pad_id=tokenizer.pad_id, tokenizer=tokenizer, info=info)
+        from n2r.data.tokenize import GloveTokenizer
+        from n2r.embeddings import load_glove
+
+        vocab = self.vocab()
+        return PreparedData(TEXT, splits, pad_id=vocab.pad_id, vocab=vocab, tokenizer=GloveTokenizer(vocab),
+                            embedding_matrix=load_glove(vocab, model.embeddings), info=info)
+
+
+def tokenizer_key(model: "ModelConfig | None") -> dict[str, Any] | None:
+    """What tokenization depends on: nothing for graphs (or untokenized entries), the GloVe
+    source for ``gru``, the checkpoint for ``bert``."""
+    if model is None or model.encoder == "gcn":
+        return None
+    if model.encoder == "bert":
+        return {"encoder": "bert", "checkpoint": model.checkpoint}
+    return {"encoder": model.encoder, "embeddings": model.embeddings}
+
 
 def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] | None = None,
-            encoder: str | None = None, cache_dir: str | Path | None = None) -> CacheEntry:
-    """Read ``name`` (and tokenize for ``encoder`` if given) into a Parquet cache entry."""
+            encoder: str | None = None, cache_dir: str | Path | None = None,
+            model: "ModelConfig | None" = None) -> CacheEntry:
+    """Read ``name`` into a Parquet cache entry — tokenized for ``model`` (or for the default
+    model of ``encoder``) when one is given, else the canonical rows that Ray Data tokenizes.
+    ``n2r data prepare --encoder`` and in-process training open the same tokenized entry."""
     from n2r.config import ModelConfig
     from n2r.data import GRAPH, build_tokenizer, kind_of, read_dataset
     from n2r.data.schema import graph_table, text_table
 
     options = dict(options or {})
-    model = ModelConfig(encoder=encoder or "gru")
-    tokenizer_cfg = None if encoder in (None, "gcn") else {"encoder": model.encoder, "embeddings": model.embeddings,
-                                                           "checkpoint": model.checkpoint}
+    if model is None and encoder is not None:
+        model = ModelConfig(encoder=encoder)
+    tokenizer_cfg = tokenizer_key(model)
     key = cache_key(name, path, options, tokenizer_cfg)
     directory = Path(cache_dir or default_cache_dir()) / name / key
     if (directory / "meta.json").is_file():
         return CacheEntry(directory, hit=True)
     result: ReadResult = read_dataset(name, path, **options)
     kind = kind_of(result)
+    if model is not None:
+        _check_encoder(name, kind, model.encoder)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(directory.parent)))
     try:
         tokenizer = None
@@ -112,6 +159,15 @@ def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] |
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return CacheEntry(directory, hit=False)
+
+
+def _check_encoder(name: str, kind: str, encoder: str) -> None:
+    from n2r.data import GRAPH
+
+    if kind == GRAPH and encoder != "gcn":
+        raise ValueError(f"data.name {name!r} is a graph data set; model.encoder must be 'gcn'")
+    if kind != GRAPH and encoder == "gcn":
+        raise ValueError(f"data.name {name!r} is a text data set; model.encoder must be 'gru' or 'bert'")
 
 
 def _mkdir(path: Path) -> Path:
