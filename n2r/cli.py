@@ -72,6 +72,19 @@ def _data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_list(args: argparse.Namespace) -> int:
+    from n2r.data import DATASETS
+
+    specs = [(name, DATASETS.get(name)) for name in DATASETS.names()]
+    rows = [(name, spec.kind, "generated" if spec.generated else (spec.folder or "--from PATH"),
+             {True: "yes", False: "no", None: "if given"}[spec.has_rationales], spec.description) for name, spec in specs]
+    head = ("name", "kind", "source", "rationales", "description")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]
+    for row in [head] + rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + row[4])
+    return 0
+
+
 def _data_fetch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -185,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--encoder", choices=["gru", "bert"], default=None,
                              help="also tokenize for this encoder (GloVe ids or MiniLM sub-words)")
         cmd.set_defaults(func=func)
+    data.add_parser("list", help="the registered data sets: kind, folder, rationales, what they are"
+                    ).set_defaults(func=_data_list)
     fetch = data.add_parser("fetch", help="download from the original public URL (needs network)")
     fetch.add_argument("name")
     fetch.add_argument("--cache", default=None)

@@ -102,3 +102,17 @@ def test_cli_prepare_stats_and_fetch_offline(tmp_path):
     fetch = run_cli("data", "fetch", "sst2", "--timeout", "3", env=env)
     assert fetch.returncode == 2 and "n2r data prepare sst2 --from PATH" in fetch.stderr
     assert time.monotonic() - started < 30
+
+
+def test_cli_list_names_every_registered_data_set():
+    from n2r.data import DATASETS
+
+    done = run_cli("data", "list")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["name", "kind", "source", "rationales", "description"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == set(DATASETS.names())
+    assert rows["beer"].split()[1:4] == ["text", "beer", "yes"] and "BeerAdvocate" in rows["beer"]
+    assert rows["sst2"].split()[3] == "no" and rows["ba2motifs"].split()[2] == "generated"
+    assert "if given" in rows["files"]

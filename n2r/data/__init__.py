@@ -52,7 +52,8 @@ def register_builtin() -> None:
         "agnews": DatasetSpec(TEXT, tsv.read_agnews, "AG News", has_rationales=False, folder="agnews"),
         "mutagenicity": DatasetSpec(GRAPH, mutagenicity.read_mutagenicity, "Mutagenicity with NO2/NH2 edges",
                                     folder="mutagenicity"),
-        "files": DatasetSpec("auto", files.read_files, "your own Parquet/JSONL files in the canonical schema"),
+        "files": DatasetSpec("auto", files.read_files, "your own Parquet/JSONL files in the canonical schema",
+                             has_rationales=None),
     }
     for name, spec in specs.items():
         if name not in DATASETS:

@@ -37,15 +37,17 @@ class ReadResult:
 class DatasetSpec:
     """A registered data set: ``read(path, **options)`` → :class:`ReadResult`.
 
-    ``kind`` is ``text`` or ``graph``; ``generated`` sets need no path; ``folder`` is the data
-    set's folder name under a data root (``--data-dir``), where it has a conventional one.
+    ``kind`` is ``text`` or ``graph``; ``description`` is what ``n2r data list`` prints;
+    ``generated`` sets need no path; ``has_rationales`` is ``None`` where the files decide;
+    ``folder`` is the data set's folder name under a data root (``--data-dir``), where it has a
+    conventional one.
     """
 
     kind: str
     read: Callable[..., ReadResult]
-    description: str = ""
+    description: str
     generated: bool = False
-    has_rationales: bool = True
+    has_rationales: bool | None = True
     folder: str | None = None
 
 
