@@ -5,7 +5,8 @@ Public API (importable without Ray)::
     from n2r import RunConfig, build_rationalizer, build_objective, fit, evaluate, train_run
 """
 from n2r.config import ConfigError, DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
-from n2r.engine import evaluate, fit, load_checkpoint, save_checkpoint
+from n2r.checkpoint import load_checkpoint, save_checkpoint
+from n2r.engine import evaluate, fit
 from n2r.models import Rationalizer, build_rationalizer
 from n2r.objectives import OBJECTIVES, build_objective
 from n2r.runner import train_run

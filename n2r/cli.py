@@ -218,7 +218,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse and run one command; the library's error types become ``n2r: error: …`` and exit 2."""
     from n2r.bundle import BundleError
     from n2r.config import ConfigError
-    from n2r.engine import CheckpointError, NonFiniteLossError
+    from n2r.checkpoint import CheckpointError
+    from n2r.engine import NonFiniteLossError
     from n2r.registry import UnknownNameError
 
     args = parser.parse_args(argv)

@@ -14,7 +14,8 @@ from typing import Any
 
 from n2r.bundle import save_run_bundle
 from n2r.config import RunConfig
-from n2r.engine import CheckpointError, load_checkpoint, resolve_device
+from n2r.checkpoint import CheckpointError, load_checkpoint
+from n2r.engine import resolve_device
 from n2r.models import build_rationalizer
 from n2r.training import test_metrics
 from pipelines.storage import Storage

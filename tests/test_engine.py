@@ -6,7 +6,8 @@ import torch
 from conftest import objective_config
 from n2r.config import ModelConfig, TrainConfig
 from n2r.data import PreparedData
-from n2r.engine import CheckpointError, evaluate, fit, load_checkpoint, save_checkpoint
+from n2r.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from n2r.engine import evaluate, fit
 from n2r.models import build_rationalizer
 from n2r.objectives import build_objective
 

@@ -2,7 +2,7 @@
 import torch
 
 from n2r.config import RunConfig
-from n2r.engine import load_checkpoint
+from n2r.checkpoint import load_checkpoint
 from pipelines.train import build_trainer
 
 RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 128, "n_dev": 32, "n_test": 32,
