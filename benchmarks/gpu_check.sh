@@ -9,5 +9,5 @@ PY="${PYTHON:-.venv/bin/python}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RAY_AUTH_MODE=disabled
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "nvidia-smi: no GPU"
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())"
-"$PY" -m pytest -q -rs tests/test_devices.py
+"$PY" -m pytest -q -rs tests/n2r/test_devices.py
 "$PY" benchmarks/device_throughput.py --data-dir "$DATA_DIR" --epochs 2

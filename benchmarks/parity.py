@@ -496,7 +496,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference", required=True, help="folder with the authors' code (git-ignored)")
     parser.add_argument("--data-dir", help="the Beer folder (reviews.aspect0.heldout.txt.gz, annotations.json)")
-    parser.add_argument("--tiny", action="store_true", help="the fixed tiny case of tests/test_parity.py")
+    parser.add_argument("--tiny", action="store_true", help="the fixed tiny case of tests/n2r/test_parity.py")
     parser.add_argument("--objective", choices=sorted(REFERENCE_FUNCTIONS), default="n2r")
     parser.add_argument("--steps", type=int, default=200, help="batches (two updates each)")
     parser.add_argument("--batch-size", type=int, default=32)

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny models on random embeddings, so unit tests run in milliseconds."""
+"""Shared fixtures: tiny models on random embeddings (unit tests run in milliseconds), a small
+prepared data set, one local Ray instance. Shared helpers without fixtures: ``helpers.py``."""
 from __future__ import annotations
 
 import os
@@ -13,14 +14,19 @@ if "N2R_CACHE" not in os.environ:        # one data cache per test session (subp
     os.environ["N2R_CACHE"] = tempfile.mkdtemp(prefix="n2r-test-cache-")
     atexit.register(shutil.rmtree, os.environ["N2R_CACHE"], True)
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from n2r.batch import collate_text
-from n2r.config import ModelConfig, ObjectiveConfig
+from n2r.config import ModelConfig
 from n2r.models import build_rationalizer
 
 torch.set_num_threads(2)
+
+# Ray workers import train functions defined in test modules (by module name) from these folders
+TEST_FOLDERS = sorted({str(p.parent) for p in Path(__file__).resolve().parent.rglob("test_*.py")})
 
 
 @pytest.fixture
@@ -57,24 +63,6 @@ def small_data():
                         embedding_matrix=torch.randn(len(vocab), 8), vocab=vocab)
 
 
-def load_benchmark(name: str):
-    """A script of ``benchmarks/`` imported as a module (the folder is not a package)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def objective_config(name: str, **kw) -> ObjectiveConfig:
-    base = dict(name=name, sparsity_target=0.3, lambda_sparsity=1.0, lambda_continuity=1.0, lambda_norm=1.0)
-    base.update(kw)
-    return ObjectiveConfig(**base)
-
-
 @pytest.fixture(scope="session")
 def ray_local():
     """One real local Ray instance for the whole test session (started on first use)."""
@@ -86,6 +74,6 @@ def ray_local():
     ray.init(num_cpus=4, resources={"TRAIN_DRIVER": 100}, include_dashboard=False, log_to_driver=False,
              # workers import train functions defined in test modules from this folder
              runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                       "PYTHONPATH": os.path.dirname(os.path.abspath(__file__))}})
+                                       "PYTHONPATH": os.pathsep.join(TEST_FOLDERS)}})
     yield ray
     ray.shutdown()

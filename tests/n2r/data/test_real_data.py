@@ -1,12 +1,12 @@
 """Readers on the real data sets in ../shared/data (present in CI; a user's clone lacks them)."""
-from pathlib import Path
 
 import pytest
 import torch
 
 from n2r.data import read_dataset
+from helpers import ROOT
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = ROOT.parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data not present at {SHARED}")
 
 

@@ -13,6 +13,7 @@ import yaml
 from n2r.config import ConfigError, RunConfig
 from pipelines.spec import SweepSpec
 from pipelines.sweep import run_sweep
+from helpers import ROOT
 
 TINY = {
     "name": "tiny",
@@ -137,7 +138,7 @@ def test_overrides_make_a_new_validated_spec():
 
 
 def test_shipped_spaces_are_valid():
-    root = Path(__file__).resolve().parents[1] / "tune_spaces"
+    root = ROOT / "tune_spaces"
     spaces = sorted(p for p in root.rglob("*.yaml") if "parts" not in p.relative_to(root).parts)
     assert {p.stem for p in spaces} >= {"synthetic-text", "ba2motifs", "beer", "movies", "mutagenicity", "beer-bert"}
     used = {(path.parent / name).resolve() for path in root.rglob("*.yaml")

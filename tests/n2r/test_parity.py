@@ -11,7 +11,6 @@ beside this project on the fixed tiny case of ``benchmarks/parity.py``::
 The test replays the project's side alone, so it needs neither the reference code nor network.
 """
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,9 +22,8 @@ from n2r.data.base import balance
 from n2r.models.gru import BiGRUEncoder
 from n2r.objectives import continuity_loss, padded_continuity_loss, padded_sparsity_loss, sparsity_loss
 from n2r.reference import REFERENCE_SETTINGS, reference_compatible
-from conftest import load_benchmark
+from helpers import ROOT, load_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
 # (update, CE, Ω_s, Ω_c, norm term, |∇ generator|, |∇ predictor|, selected tokens) per update, the

@@ -1,7 +1,5 @@
 """Parquet cache: keyed by sources + reader + tokenizer; a hit reads nothing else; CLI commands."""
 import os
-import subprocess
-import sys
 import time
 
 import pyarrow.parquet as pq
@@ -9,7 +7,7 @@ import pytest
 
 from n2r.data.cache import prepare
 from n2r.data.schema import TEXT_SCHEMA, GRAPH_SCHEMA, graphs_from_table
-from test_data_readers import GOOD, write_beer
+from helpers import GOOD, run_cli, write_beer
 
 
 def test_second_prepare_is_a_hit_that_does_not_read_the_sources(tmp_path):
@@ -50,8 +48,8 @@ def test_in_process_data_opens_the_entry_data_prepare_wrote(tmp_path):
 
     root = write_beer(tmp_path / "beer", GOOD * 3)
     cache = tmp_path / "cache"
-    done = subprocess.run([sys.executable, "-m", "n2r.cli", "data", "prepare", "beer-heldout-split", "--from", str(root),
-                           "--encoder", "gru", "--cache", str(cache)], capture_output=True, text=True, timeout=120)
+    done = run_cli("data", "prepare", "beer-heldout-split", "--from", str(root), "--encoder", "gru", "--cache", str(cache),
+                   timeout=120)
     assert done.returncode == 0, done.stderr
     (entry,) = (cache / "beer-heldout-split").iterdir()
     source = root / "reviews.aspect0.heldout.txt.gz"
@@ -78,11 +76,6 @@ def test_graph_cache_round_trip(tmp_path):
     assert table.schema.equals(GRAPH_SCHEMA, check_metadata=False)
     graphs = graphs_from_table(table)
     assert len(graphs) == 8 and graphs[0].edge_gt.sum() > 0
-
-
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "n2r.cli", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
 
 
 def test_cli_prepare_stats_and_fetch_offline(tmp_path):

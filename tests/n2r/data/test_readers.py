@@ -1,5 +1,4 @@
 """Every reader on small fixtures written in its source format, and every bad-input case."""
-import gzip
 import json
 import zipfile
 
@@ -9,27 +8,7 @@ import pytest
 
 from n2r.data import DATASETS, read_dataset
 from n2r.data.base import DataError
-
-
-def write_beer(root, heldout_lines, annotations=None, train_lines=None):
-    root.mkdir(parents=True, exist_ok=True)
-    with gzip.open(root / "reviews.aspect0.heldout.txt.gz", "wt") as f:
-        f.write("".join(line + "\n" for line in heldout_lines))
-    if train_lines is not None:
-        with gzip.open(root / "reviews.aspect0.train.txt.gz", "wt") as f:
-            f.write("".join(line + "\n" for line in train_lines))
-    annotations = annotations if annotations is not None else [
-        {"x": ["dark", "pour", "nice", "head"], "y": [0.9, 0.5, 0.5, 0.5, 0.5], "0": [[0, 2]], "1": [], "2": [],
-         "3": [], "4": []},
-        {"x": ["murky"], "y": [0.5, 0.5, 0.5, 0.5, 0.5], "0": [[0, 1]], "1": [], "2": [], "3": [], "4": []},
-        {"x": ["no", "spans"], "y": [0.1, 0.5, 0.5, 0.5, 0.5], "0": [], "1": [], "2": [], "3": [], "4": []},
-    ]
-    (root / "annotations.json").write_text("".join(json.dumps(a) + "\n" for a in annotations))
-    return root
-
-
-GOOD = [f"{s} 0.5 0.5 0.5 0.5\tword{i} text here" for i, s in enumerate(
-    ["0.9", "0.8", "0.7", "0.6", "0.1", "0.2", "0.5", "0.3", "1.0", "0.0"])]
+from helpers import GOOD, write_beer
 
 
 def test_registry_lists_every_source():

@@ -1,15 +1,15 @@
 """ERASER interoperability: hand-scored prediction files, malformed files, and the round trip
 bundle → predictions → score on the movies validation split."""
 import json
-from pathlib import Path
 
 import pytest
 
 from n2r.cli import main
 from n2r.data.base import DataError
 from n2r.eraser import read_gold, read_predictions, score
+from helpers import ROOT
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """Export → load → explain round trips; altered bundles are refused; CLI explain with HTML."""
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -10,6 +8,7 @@ from n2r.bundle import BundleError, load_bundle
 from n2r.config import RunConfig
 from n2r.runner import train_run
 from pipelines.export import export_checkpoint
+from helpers import run_cli
 
 TEXT_RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32,
                                                            "min_len": 5, "max_len": 9}},
@@ -75,9 +74,8 @@ def test_cli_explain_text_file_and_html(text_bundle, tmp_path):
     path, _ = text_bundle
     inputs = tmp_path / "in.jsonl"
     inputs.write_text(json.dumps({"text": "a wonderful pour"}) + "\n" + json.dumps({"tokens": ["awful", "head"]}) + "\n")
-    done = subprocess.run([sys.executable, "-m", "n2r.cli", "explain", str(path), "--text", "great beer",
-                           "--file", str(inputs), "--html", str(tmp_path / "out.html")],
-                          capture_output=True, text=True, timeout=120)
+    done = run_cli("explain", str(path), "--text", "great beer", "--file", str(inputs),
+                   "--html", str(tmp_path / "out.html"), timeout=120)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["tokens"] for r in lines] == [["great", "beer"], ["a", "wonderful", "pour"], ["awful", "head"]]
@@ -88,8 +86,7 @@ def test_cli_explain_text_file_and_html(text_bundle, tmp_path):
 
     shutil.copytree(path, tampered)
     (tampered / "metrics.json").write_text("{}")
-    done = subprocess.run([sys.executable, "-m", "n2r.cli", "explain", str(tampered), "--text", "x"],
-                          capture_output=True, text=True, timeout=120)
+    done = run_cli("explain", str(tampered), "--text", "x", timeout=120)
     assert done.returncode == 2 and "metrics.json: SHA-256 differs" in done.stderr
 
 

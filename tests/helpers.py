@@ -1,0 +1,59 @@
+"""What several test modules share: builders of small inputs in their source formats, the CLI
+runner, benchmark scripts as modules. Fixtures are in ``conftest.py``; this module has none."""
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from n2r.config import ObjectiveConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Beer review lines: five scores, a TAB, the text; aspect-0 scores 0.9 … 0.0 (0.5 is neutral, dropped)
+GOOD = [f"{s} 0.5 0.5 0.5 0.5\tword{i} text here" for i, s in enumerate(
+    ["0.9", "0.8", "0.7", "0.6", "0.1", "0.2", "0.5", "0.3", "1.0", "0.0"])]
+
+
+def write_beer(root, heldout_lines, annotations=None, train_lines=None):
+    """A Beer folder (``reviews.aspect0.{heldout,train}.txt.gz``, ``annotations.json``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with gzip.open(root / "reviews.aspect0.heldout.txt.gz", "wt") as f:
+        f.write("".join(line + "\n" for line in heldout_lines))
+    if train_lines is not None:
+        with gzip.open(root / "reviews.aspect0.train.txt.gz", "wt") as f:
+            f.write("".join(line + "\n" for line in train_lines))
+    annotations = annotations if annotations is not None else [
+        {"x": ["dark", "pour", "nice", "head"], "y": [0.9, 0.5, 0.5, 0.5, 0.5], "0": [[0, 2]], "1": [], "2": [],
+         "3": [], "4": []},
+        {"x": ["murky"], "y": [0.5, 0.5, 0.5, 0.5, 0.5], "0": [[0, 1]], "1": [], "2": [], "3": [], "4": []},
+        {"x": ["no", "spans"], "y": [0.1, 0.5, 0.5, 0.5, 0.5], "0": [], "1": [], "2": [], "3": [], "4": []},
+    ]
+    (root / "annotations.json").write_text("".join(json.dumps(a) + "\n" for a in annotations))
+    return root
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m n2r.cli ARGS`` (the library's commands) with a bounded time; output captured."""
+    return subprocess.run([sys.executable, "-m", "n2r.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def load_benchmark(name: str):
+    """A script of ``benchmarks/`` imported as a module (the folder is not a package)."""
+    path = ROOT / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def objective_config(name: str, **kw) -> ObjectiveConfig:
+    """An objective with small coefficients for unit tests (sparsity 0.3, every λ 1)."""
+    base = dict(name=name, sparsity_target=0.3, lambda_sparsity=1.0, lambda_continuity=1.0, lambda_norm=1.0)
+    base.update(kw)
+    return ObjectiveConfig(**base)
