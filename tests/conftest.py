@@ -25,8 +25,8 @@ from n2r.models import build_rationalizer
 
 torch.set_num_threads(2)
 
-# Ray workers import train functions defined in test modules (by module name) from these folders
-TEST_FOLDERS = sorted({str(p.parent) for p in Path(__file__).resolve().parent.rglob("test_*.py")})
+# Ray workers import train functions defined in test modules by their module name (tests.…)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -74,6 +74,6 @@ def ray_local():
     ray.init(num_cpus=4, resources={"TRAIN_DRIVER": 100}, include_dashboard=False, log_to_driver=False,
              # workers import train functions defined in test modules from this folder
              runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                       "PYTHONPATH": os.pathsep.join(TEST_FOLDERS)}})
+                                       "PYTHONPATH": str(ROOT)}})
     yield ray
     ray.shutdown()

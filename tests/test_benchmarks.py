@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from n2r.config import RunConfig
-from helpers import load_benchmark
+from tests.helpers import load_benchmark
 from pipelines import protocol
 
 ROOT = Path(__file__).resolve().parents[1]

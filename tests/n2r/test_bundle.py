@@ -8,7 +8,7 @@ from n2r.bundle import BundleError, load_bundle
 from n2r.config import RunConfig
 from n2r.runner import train_run
 from pipelines.export import export_checkpoint
-from helpers import run_cli
+from tests.helpers import run_cli
 
 TEXT_RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32,
                                                            "min_len": 5, "max_len": 9}},

@@ -3,7 +3,7 @@ import json
 
 import yaml
 
-from helpers import run_cli
+from tests.helpers import run_cli
 
 TINY = {
     "data": {"name": "synthetic-text", "options": {"n_train": 64, "n_dev": 32, "n_test": 32, "min_len": 5, "max_len": 8}},

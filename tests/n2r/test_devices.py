@@ -6,7 +6,7 @@ reported as skipped otherwise; the CPU fallbacks of the same code run everywhere
 import pytest
 import torch
 
-from helpers import objective_config
+from tests.helpers import objective_config
 from n2r.config import ModelConfig, RunConfig, TrainConfig
 from n2r.engine import autocast_for, evaluate, fit, move, resolve_device
 from n2r.models import build_rationalizer

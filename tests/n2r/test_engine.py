@@ -3,7 +3,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from helpers import objective_config
+from tests.helpers import objective_config
 from n2r.config import ModelConfig, TrainConfig
 from n2r.data import PreparedData
 from n2r.checkpoint import CheckpointError, load_checkpoint, save_checkpoint

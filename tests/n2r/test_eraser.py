@@ -7,7 +7,7 @@ import pytest
 from n2r.cli import main
 from n2r.data.base import DataError
 from n2r.eraser import read_gold, read_predictions, score
-from helpers import ROOT
+from tests.helpers import ROOT
 
 SHARED = ROOT.parent / "shared" / "data"
 

@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from helpers import objective_config
+from tests.helpers import objective_config
 from n2r.batch import collate_text
 from n2r.config import TrainConfig
 from n2r.engine import NonFiniteLossError, build_optimizer, make_update, train_epoch

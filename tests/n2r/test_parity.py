@@ -22,7 +22,7 @@ from n2r.data.base import balance
 from n2r.models.gru import BiGRUEncoder
 from n2r.objectives import continuity_loss, padded_continuity_loss, padded_sparsity_loss, sparsity_loss
 from n2r.reference import REFERENCE_SETTINGS, reference_compatible
-from helpers import ROOT, load_benchmark
+from tests.helpers import ROOT, load_benchmark
 
 SHARED = ROOT.parent / "shared" / "data"
 

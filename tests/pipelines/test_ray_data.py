@@ -2,7 +2,7 @@
 import pyarrow.compute as pc
 import torch
 
-from helpers import load_benchmark
+from tests.helpers import load_benchmark
 from n2r.config import RunConfig
 from n2r.data import prepare_data
 from n2r.models import build_rationalizer

@@ -13,7 +13,7 @@ import yaml
 from n2r.config import ConfigError, RunConfig
 from pipelines.spec import SweepSpec
 from pipelines.sweep import run_sweep
-from helpers import ROOT
+from tests.helpers import ROOT
 
 TINY = {
     "name": "tiny",

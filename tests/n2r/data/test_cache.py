@@ -7,7 +7,7 @@ import pytest
 
 from n2r.data.cache import prepare
 from n2r.data.schema import TEXT_SCHEMA, GRAPH_SCHEMA, graphs_from_table
-from helpers import GOOD, run_cli, write_beer
+from tests.helpers import GOOD, run_cli, write_beer
 
 
 def test_second_prepare_is_a_hit_that_does_not_read_the_sources(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from n2r.data import DATASETS, read_dataset
 from n2r.data.base import DataError
-from helpers import GOOD, write_beer
+from tests.helpers import GOOD, write_beer
 
 
 def test_registry_lists_every_source():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from n2r.data import read_dataset
-from helpers import ROOT
+from tests.helpers import ROOT
 
 SHARED = ROOT.parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data not present at {SHARED}")
