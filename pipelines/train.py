@@ -168,7 +168,7 @@ def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: 
 
     from pipelines.data import build_ray_data
 
-    data = build_ray_data(cfg, cache_dir=cache_dir)
+    data = build_ray_data(cfg, cache_dir=cache_dir, splits=("train", "dev"))
     loop_config = {"run": cfg.to_dict(), "kind": data.kind, "pad_id": data.pad_id, "model_inputs": data.model_inputs}
     return TorchTrainer(
         train_loop_per_worker, train_loop_config=loop_config,

@@ -1,6 +1,8 @@
 """Ray Data round trips on a real local Ray: Parquet → tokenized batches → model forward."""
 import pyarrow.compute as pc
+import pytest
 import torch
+from ray.data.dataset import MaterializedDataset
 
 from tests.helpers import load_benchmark
 from n2r.config import RunConfig
@@ -16,9 +18,11 @@ def ids_of(batches):
     return [tuple(row[m].tolist()) for b in batches for row, m in zip(b.input_ids, b.attention_mask)]
 
 
-def test_text_glove_round_trip_matches_the_in_process_path(ray_local, tmp_path):
+@pytest.mark.parametrize("materialize", [True, False])
+def test_text_glove_round_trip_matches_the_in_process_path(ray_local, tmp_path, materialize):
     cfg = RunConfig.from_dict(TEXT)
-    data = build_ray_data(cfg, cache_dir=tmp_path)
+    data = build_ray_data(cfg, cache_dir=tmp_path, materialize=materialize, splits=("dev",))
+    assert isinstance(data.datasets["dev"], MaterializedDataset) is materialize and set(data.datasets) == {"dev"}
     batches = list(iter_epoch(data.datasets["dev"], data.kind, 16, shuffle=False))
     assert [len(b) for b in batches] == [16, 16, 16, 2]
     local = prepare_data(cfg.data, cfg.model)
@@ -33,7 +37,7 @@ def test_text_glove_round_trip_matches_the_in_process_path(ray_local, tmp_path):
 
 def test_text_bert_tokenization_in_map_batches(ray_local, tmp_path):
     cfg = RunConfig.from_dict({**TEXT, "model": {"encoder": "bert"}})
-    data = build_ray_data(cfg, cache_dir=tmp_path)
+    data = build_ray_data(cfg, cache_dir=tmp_path, materialize=False, splits=("test",))   # streamed through the actors
     batch = next(iter_epoch(data.datasets["test"], data.kind, 4, pad_id=data.pad_id, shuffle=False))
     assert batch.input_ids[:, 0].tolist() == [101] * 4        # [CLS]
     assert not batch.unit_mask[:, 0].any()
@@ -53,8 +57,18 @@ def test_graph_round_trip_builds_pyg_batches(ray_local, tmp_path):
     assert model(batch).logits.shape == (8, 2)
 
 
+def test_small_entries_are_materialized_once_large_ones_stream(ray_local, tmp_path, monkeypatch):
+    import pipelines.data
+
+    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path, splits=("train", "dev"))
+    assert all(isinstance(ds, MaterializedDataset) for ds in data.datasets.values())
+    monkeypatch.setattr(pipelines.data, "MATERIALIZE_LIMIT_BYTES", 100)      # the entry's files exceed it
+    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path, splits=("train",))
+    assert not isinstance(data.datasets["train"], MaterializedDataset)
+
+
 def test_order_is_deterministic_per_seed_and_epoch(ray_local, tmp_path):
-    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path)
+    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path, materialize=False, splits=("train",))
     ds = data.datasets["train"]
     run = lambda seed, epoch: ids_of(iter_epoch(ds, data.kind, 32, seed=seed, epoch=epoch))  # noqa: E731
     first = run(0, 1)
