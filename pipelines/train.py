@@ -161,14 +161,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: str, use_gpu: bool = False,
                   resources_per_worker: dict[str, float] | None = None, max_failures: int = 0,
                   cache_dir: str | None = None, callbacks: list | None = None, keep_checkpoints: int = 2,
-                  storage_filesystem=None):
-    """A ``TorchTrainer`` running :func:`train_loop_per_worker` on ``num_workers`` DDP workers."""
+                  storage_filesystem=None, materialize: bool | None = None):
+    """A ``TorchTrainer`` running :func:`train_loop_per_worker` on ``num_workers`` DDP workers.
+    ``materialize``: see :func:`pipelines.data.build_ray_data` (``None``: small data kept in the
+    object store, large data streamed every epoch)."""
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig as TrainRunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from pipelines.data import build_ray_data
 
-    data = build_ray_data(cfg, cache_dir=cache_dir, splits=("train", "dev"))
+    data = build_ray_data(cfg, cache_dir=cache_dir, splits=("train", "dev"), materialize=materialize)
     loop_config = {"run": cfg.to_dict(), "kind": data.kind, "pad_id": data.pad_id, "model_inputs": data.model_inputs}
     return TorchTrainer(
         train_loop_per_worker, train_loop_config=loop_config,
