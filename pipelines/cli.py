@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from n2r import cli as library
+from n2r.config import ConfigError
 from pipelines.layout import SUMMARY_FILE, SWEEP_FILE
 from pipelines.spec import SweepSpec, with_data_dir
 from pipelines.storage import Staging, Storage
@@ -28,6 +29,14 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = library.load_run_config(args)
     ensure_ray(args.address)
+    import ray
+
+    from pipelines.sweep import local_shortfall
+
+    short = local_shortfall({"CPU": 1.0, **({"GPU": 1.0} if args.gpu else {})}, args.workers, ray.cluster_resources())
+    if short is not None:
+        raise ConfigError(f"--workers {args.workers}{' --gpu' if args.gpu else ''}: needs {short[1]:g} {short[0]}, "
+                          f"this local Ray instance has {short[2]:g}")
     result = build_trainer(cfg, num_workers=args.workers, storage_path=str(Path(args.out or "runs/train").resolve()),
                            name="train", use_gpu=args.gpu, cache_dir=args.cache).fit()
     print(json.dumps(result.metrics, indent=2, default=str))

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from n2r.config import RunConfig
+from n2r.config import ConfigError, RunConfig
 from pipelines.layout import SEEDS_SUFFIX, SUMMARY_FILE, SWEEP_FILE, TRAIN_RUNS, train_run_name
 from pipelines.spec import Study, SweepSpec, apply_params
 from pipelines.storage import Storage
@@ -111,6 +111,33 @@ LOCAL_SPARE_CPUS = 2
 LOCAL_MARKER = "N2R_LOCAL_INSTANCE"     # a custom resource: this is a local instance ensure_ray started
 
 
+def local_shortfall(per_worker: dict[str, float], num_workers: int,
+                    resources: dict[str, float]) -> tuple[str, float, float] | None:
+    """``(resource, needed, available)`` when ``num_workers`` workers of ``per_worker`` cannot be
+    placed on a local Ray instance (which cannot grow); ``None`` when they can, or when this is a
+    connected cluster — it may autoscale (``cluster/*.yaml`` start with no GPU nodes), so what it
+    has now does not decide."""
+    if not resources.get(LOCAL_MARKER):
+        return None
+    for name, amount in per_worker.items():
+        have = max(resources.get(name, 0.0) - (LOCAL_SPARE_CPUS if name == "CPU" else 0.0), 0.0)
+        if amount * num_workers > have:
+            return name, amount * num_workers, have
+    return None
+
+
+def check_fits(spec: SweepSpec, resources: dict[str, float]) -> None:
+    """Refuse, before any trial starts, a sweep whose trials can never be placed here."""
+    short = local_shortfall(spec.resources_per_worker, spec.num_workers, resources)
+    if short is not None:
+        name, need, have = short
+        field = {"CPU": "resources.cpus_per_worker", "GPU": "resources.use_gpu"}.get(name, "resources")
+        raise ConfigError(f"{spec.source}: {field}: each trial needs {spec.num_workers} × "
+                          f"{spec.resources_per_worker[name]:g} {name}, this local Ray instance has {have:g}"
+                          + ("; no GPU here (use_gpu: false, or connect to a GPU cluster with --address)"
+                             if name == "GPU" else ""))
+
+
 def _concurrency(spec: SweepSpec) -> int:
     import ray
 
@@ -127,8 +154,10 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
     ``sweep_dir`` is a local folder or a storage URI (``file://``, ``s3://``, ``gs://``), or a
     path on ``filesystem`` (a ``pyarrow.fs.FileSystem``); everything the sweep writes goes there.
     """
+    import ray
     from ray import tune
 
+    check_fits(spec, ray.cluster_resources())
     storage = Storage.resolve(sweep_dir, filesystem)
     storage.makedirs()
     storage.write_text(SWEEP_FILE, yaml.safe_dump(spec.raw, sort_keys=False))   # composed, data paths filled

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
-                      create_model, field_validator)
+                      create_model, field_validator, model_validator)
+from pydantic_core import PydanticCustomError
 
 from n2r.config import ConfigError, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig, config_error, read_yaml
 
@@ -101,6 +102,16 @@ class ResourcesSection(Strict):
         if value > 1 and value != int(value):
             raise ValueError(f"{value!r}: a fraction in (0, 1] (several small trials share a GPU) or a whole number")
         return value
+
+    @model_validator(mode="after")
+    def _nccl_ranks_need_their_own_gpu(self) -> "ResourcesSection":
+        if self.use_gpu and self.num_workers > 1 and self.gpus_per_worker < 1:
+            raise PydanticCustomError(
+                "nccl_shared_gpu", "gpus_per_worker {gpus} with num_workers {workers}: NCCL refuses two ranks of "
+                "one trial on the same GPU ('Duplicate GPU detected', ray-project/ray#48012); give each worker a "
+                "whole GPU, or share GPUs between single-worker trials (num_workers: 1)",
+                {"gpus": self.gpus_per_worker, "workers": self.num_workers})
+        return self
 
 
 class RetrainSection(Strict):

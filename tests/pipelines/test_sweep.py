@@ -81,6 +81,9 @@ def test_studies_carry_their_data_set_encoder_and_objective():
     ({"encoders": [{"name": "gru", "train": {"epochz": 1}}]}, "encoders\\[0\\].train: epochz: unknown field"),
     ({"base": {"trian": {}}}, "base: trian: unknown field"),
     ({"resources": {"num_workers": 0}}, "resources.num_workers: must be >= 1"),
+    ({"resources": {"use_gpu": True, "num_workers": 2, "gpus_per_worker": 0.5}},
+     "resources: gpus_per_worker 0.5 with num_workers 2: NCCL refuses two ranks of one trial on the same GPU"),
+    ({"datasets": [{"name": "synthetic-text", "train": {"epochz": 1}}]}, "datasets\\[0\\].train: epochz: unknown field"),
     ({"scheduler": {"type": "asha", "reduction_factor": 1}}, "scheduler.reduction_factor: must be >= 2"),
     ({"name": ""}, "name: "),
     ({"datasets": [{"name": "synthetic-text"}, {"name": "synthetic-text"}]},
@@ -135,6 +138,26 @@ def test_overrides_make_a_new_validated_spec():
     assert more.raw["search"]["num_samples"] == 5
     with pytest.raises(ConfigError, match=r"tiny.yaml \(overrides search.num_samples\): search.num_samples: must be >= 1"):
         spec.with_overrides({"search.num_samples": 0})
+
+
+def test_a_gpu_sweep_on_a_local_instance_without_gpus_is_refused_before_any_trial(tmp_path):
+    spec = {**TINY, "resources": {"use_gpu": True, "gpus_per_worker": 0.25}}
+    (tmp_path / "gpu.yaml").write_text(yaml.safe_dump(spec))
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "sweep", str(tmp_path / "gpu.yaml"),
+                           "--storage", str(tmp_path / "runs")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "gpu.yaml: resources.use_gpu: each trial needs 1 × 0.25 GPU, this local Ray instance has 0" in done.stderr
+    assert not (tmp_path / "runs" / "tiny").exists()                   # nothing was started or written
+
+
+def test_a_gpu_training_on_a_local_instance_without_gpus_is_refused_before_it_starts(tmp_path):
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(TINY["base"] | {"data": TINY["datasets"][0]}))
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "train", str(tmp_path / "run.yaml"), "--workers", "2",
+                           "--gpu", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "--workers 2 --gpu: needs 2 GPU, this local Ray instance has 0" in done.stderr
 
 
 def test_shipped_spaces_are_valid():
