@@ -1,6 +1,7 @@
 """Import structure read from the source: the library stays free of Ray and of the pipelines, and
 the pipelines have no import cycle."""
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +58,7 @@ def test_the_cycle_check_sees_a_cycle(tmp_path, monkeypatch):
     package.mkdir()
     (package / "a.py").write_text("from pipelines.b import x\n")
     (package / "b.py").write_text("def f():\n    from pipelines.a import y\n")
-    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     with pytest.raises(AssertionError, match="import cycle"):
         test_the_pipelines_have_no_import_cycle()
 
@@ -72,3 +73,12 @@ def test_the_library_command_points_at_the_pipelines_for_ray_commands(capsys):
     args = build_parser().parse_args(["train", "run.yaml", "--workers", "2"])
     assert args.workers == 2 and args.func.__module__ == "pipelines.cli"
     assert build_parser().parse_args(["explain", "b", "--text", "t"]).func is cli._explain
+
+
+MODULE_LINES = 320     # "no module over ~300 lines": one concern per module
+
+
+def test_no_module_of_the_library_or_the_pipelines_grows_past_one_concern():
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines())
+             for package in ("n2r", "pipelines") for p in modules(package).values()}
+    assert not {k: v for k, v in sizes.items() if v > MODULE_LINES}, "split these by concern"
