@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from n2r.config import RunConfig
+from n2r.config import ConfigError, RunConfig
 from n2r.data import prepare_data
 from n2r.distributed import allreduce_gradients, assert_replicas_equal, broadcast_parameters
 from n2r.engine import FitResult, fit, resolve_device
@@ -170,6 +170,9 @@ def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: 
 
     from pipelines.data import build_ray_data
 
+    if use_gpu and num_workers > 1 and (resources_per_worker or {}).get("GPU", 1.0) < 1:
+        raise ConfigError(f"resources_per_worker GPU {resources_per_worker['GPU']:g} with {num_workers} workers: NCCL "
+                          "refuses two ranks on one GPU (ray-project/ray#48012); give each worker a whole GPU")
     data = build_ray_data(cfg, cache_dir=cache_dir, splits=("train", "dev"), materialize=materialize)
     loop_config = {"run": cfg.to_dict(), "kind": data.kind, "pad_id": data.pad_id, "model_inputs": data.model_inputs}
     return TorchTrainer(

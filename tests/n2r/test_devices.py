@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.helpers import objective_config
-from n2r.config import ModelConfig, RunConfig, TrainConfig
+from n2r.config import ConfigError, ModelConfig, RunConfig, TrainConfig
 from n2r.engine import autocast_for, evaluate, fit, move, resolve_device
 from n2r.models import build_rationalizer
 from n2r.objectives import build_objective
@@ -46,12 +46,16 @@ def test_trainer_backend_follows_use_gpu(ray_local, tmp_path):
     cfg = RunConfig.from_dict({"data": {"name": "synthetic-text", "options": {"n_train": 32, "n_dev": 16,
                                                                               "n_test": 16}},
                                "model": {"hidden_size": 8}})
-    cpu = build_trainer(cfg, num_workers=1, storage_path=str(tmp_path), name="cpu", cache_dir=str(tmp_path / "c"))
-    gpu = build_trainer(cfg, num_workers=2, storage_path=str(tmp_path), name="gpu", use_gpu=True,
-                        resources_per_worker={"CPU": 1, "GPU": 0.5}, cache_dir=str(tmp_path / "c"))
+    common = dict(storage_path=str(tmp_path), cache_dir=str(tmp_path / "c"), materialize=False)
+    cpu = build_trainer(cfg, num_workers=1, name="cpu", **common)
+    gpu = build_trainer(cfg, num_workers=1, name="gpu", use_gpu=True, resources_per_worker={"CPU": 1, "GPU": 0.5},
+                        **common)
     assert cpu.backend_config.backend == "gloo" and not cpu.scaling_config.use_gpu
     assert gpu.backend_config.backend == "nccl" and gpu.scaling_config.use_gpu
-    assert gpu.scaling_config.resources_per_worker == {"CPU": 1, "GPU": 0.5}   # fractional GPUs allowed
+    assert gpu.scaling_config.resources_per_worker == {"CPU": 1, "GPU": 0.5}   # one rank may share a GPU
+    with pytest.raises(ConfigError, match="GPU 0.5 with 2 workers: NCCL refuses two ranks on one GPU"):
+        build_trainer(cfg, num_workers=2, name="nccl", use_gpu=True, resources_per_worker={"CPU": 1, "GPU": 0.5},
+                      **common)
 
 
 # ---------------------------------------------------------------------- CUDA (when present)
