@@ -10,9 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 from n2r.config import ObjectiveConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# CUDA tests run where a GPU is (benchmarks/gpu_check.sh) and are reported as skipped elsewhere
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 # Beer review lines: five scores, a TAB, the text; aspect-0 scores 0.9 … 0.0 (0.5 is neutral, dropped)
 GOOD = [f"{s} 0.5 0.5 0.5 0.5\tword{i} text here" for i, s in enumerate(

@@ -6,13 +6,12 @@ reported as skipped otherwise; the CPU fallbacks of the same code run everywhere
 import pytest
 import torch
 
-from tests.helpers import objective_config
+from tests.helpers import cuda, objective_config
 from n2r.config import ConfigError, ModelConfig, RunConfig, TrainConfig
 from n2r.engine import autocast_for, evaluate, fit, move, resolve_device
 from n2r.models import build_rationalizer
 from n2r.objectives import build_objective
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def _model(data):

@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from n2r.config import ConfigError, RunConfig
 from pipelines.spec import SweepSpec
 from pipelines.sweep import run_sweep
-from tests.helpers import ROOT
+from tests.helpers import ROOT, cuda
 
 TINY = {
     "name": "tiny",
@@ -140,6 +141,7 @@ def test_overrides_make_a_new_validated_spec():
         spec.with_overrides({"search.num_samples": 0})
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_a_gpu_sweep_on_a_local_instance_without_gpus_is_refused_before_any_trial(tmp_path):
     spec = {**TINY, "resources": {"use_gpu": True, "gpus_per_worker": 0.25}}
     (tmp_path / "gpu.yaml").write_text(yaml.safe_dump(spec))
@@ -157,7 +159,7 @@ def test_a_gpu_training_on_a_local_instance_without_gpus_is_refused_before_it_st
                            "--gpu", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "RAY_AUTH_MODE": "disabled"})
     assert done.returncode == 2, done.stderr[-2000:]
-    assert "--workers 2 --gpu: needs 2 GPU, this local Ray instance has 0" in done.stderr
+    assert f"--workers 2 --gpu: needs 2 GPU, this local Ray instance has {torch.cuda.device_count()}" in done.stderr
 
 
 def test_shipped_spaces_are_valid():
@@ -279,6 +281,18 @@ def test_multi_worker_trials_run_a_torch_trainer_and_export(ray_local, tmp_path)
     bundles = export_sweep(storage, tmp_path / "export", cache_dir=str(tmp_path / "cache"))
     bundle = load_bundle(bundles["synthetic-text-gru-n2r"])
     assert bundle.metrics["epochs_trained"] == 2
+
+
+@cuda
+def test_cuda_sweep_packs_single_worker_trials_on_one_gpu(ray_local, tmp_path):
+    """A Tune sweep with GPU trials: four trials with a quarter GPU each share one GPU."""
+    spec = SweepSpec.from_dict(with_changes(search__num_samples=4, search__max_concurrent_trials=4,
+                                            resources={"num_workers": 1, "cpus_per_worker": 0.5, "use_gpu": True,
+                                                       "gpus_per_worker": 0.25}))
+    summary = run_sweep(spec, str(tmp_path / "sweep"), cache_dir=str(tmp_path / "cache"))
+    study = summary["studies"]["synthetic-text-gru-n2r"]
+    assert len(study["trials"]) == 4 and not any(t["error"] for t in study["trials"]), study["trials"]
+    assert study["best"] is not None and study["best"]["best_dev"]["accuracy"] > 0
 
 
 def test_sweep_on_a_pyarrow_filesystem_retrains_seeds_resumes_and_exports(ray_local, tmp_path):
