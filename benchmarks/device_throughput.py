@@ -33,7 +33,7 @@ def run_on(device: str, args) -> dict:
     if args.data_dir:
         cfg.data.path = default_data_path(cfg.data.name, args.data_dir)
     started = time.perf_counter()
-    summary = train_run(cfg, log=None)
+    summary = train_run(cfg)
     if device == "cuda":
         torch.cuda.synchronize()
     last = summary["history"][-1]

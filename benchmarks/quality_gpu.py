@@ -61,7 +61,7 @@ def train_job(job: dict) -> dict:
     from n2r.runner import train_run
 
     started = time.perf_counter()
-    summary = train_run(RunConfig.from_dict(job["run"]), log=None)
+    summary = train_run(RunConfig.from_dict(job["run"]))
     history = [{"epoch": r["epoch"], "score": r["score"], "examples_per_s": r["examples_per_s"],
                 "dev": {k: v for k, v in r["dev"].items() if isinstance(v, (int, float))}} for r in summary["history"]]
     return {**{k: job[k] for k in ("study", "kind", "index", "params", "seed")}, "history": history,

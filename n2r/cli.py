@@ -149,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The library's commands. ``parser.subcommands`` (the sub-parser action) and
     ``parser.commands`` (name → sub-parser) let :mod:`pipelines.cli` add the Ray commands."""
     parser = argparse.ArgumentParser(prog="n2r", description="Train and run rationalizers (N2R, RNP).")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log detail on stderr (debug records with time and module)")
+    parser.add_argument("-q", "--quiet", action="count", default=0,
+                        help="warnings and errors only, no progress bars (the command's output stays on stdout)")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train one rationalizer from a run config (single process)")
     train.add_argument("config", help="run config YAML (sections data, model, objective, train)")
@@ -223,6 +227,9 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     from n2r.registry import UnknownNameError
 
     args = parser.parse_args(argv)
+    from n2r.logs import configure
+
+    configure(args.verbose - args.quiet)
     try:
         return args.func(args)
     except (ConfigError, DataError, CheckpointError, NonFiniteLossError, UnknownNameError, BundleError,

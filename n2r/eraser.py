@@ -28,6 +28,7 @@ literature).
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +37,11 @@ from typing import Any, Iterable
 import torch
 
 from n2r.data.base import DataError
+from n2r.logs import progress
 from n2r.metrics import (accuracy, average_precision, comprehensiveness, expected_random_prf, iou_prf,
                          macro_token_prf, rationale_prf, spans_of, sufficiency)
 
+logger = logging.getLogger(__name__)
 CLASS_NAMES = ("NEG", "POS")
 COMPREHENSIVENESS_KEY = "comprehensiveness_classification_scores"      # ERASER's key names
 SUFFICIENCY_KEY = "sufficiency_classification_scores"
@@ -126,10 +129,12 @@ def write_predictions(bundle, docs: Iterable[GoldDocument], out: str | Path) -> 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
+    docs = list(docs)
     with out.open("w", encoding="utf-8") as handle:
-        for doc in docs:
+        for doc in progress(docs, total=len(docs), desc="explaining", unit="doc"):
             handle.write(json.dumps(predict_document(bundle, doc)) + "\n")
             n += 1
+    logger.info("%d predictions written to %s", n, out)
     return n
 
 

@@ -6,6 +6,7 @@ for the dev-selected state, and are never used for selection.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -14,11 +15,13 @@ from n2r.bundle import save_run_bundle
 from n2r.config import RunConfig
 from n2r.data import PreparedData, prepare_data
 from n2r.engine import FitResult, fit, resolve_device
+from n2r.logs import bars_enabled, progress_bar
 from n2r.models import Rationalizer
 from n2r.objectives import build_objective
 from n2r.training import build_model, run_loaders, test_metrics
 
 
+logger = logging.getLogger(__name__)
 BUNDLE_DIR = "bundle"     # OUT/bundle: the run's bundle (n2r explain / n2r score / load_bundle)
 
 
@@ -31,7 +34,7 @@ def build_run(cfg: RunConfig, data: PreparedData | None = None,
 
 def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: PreparedData | None = None,
               resume: bool = False, on_epoch_end: Callable | None = None,
-              log: Callable[[str], None] | None = print, cache_dir: str | Path | None = None) -> dict[str, Any]:
+              cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Train, select on dev, evaluate the selected state on test; returns a summary dict. With
     ``out_dir``: ``config.yaml``, ``checkpoint.pt``, ``metrics.json`` and ``bundle/`` (the
     dev-selected model as a bundle, the same format ``n2r export`` writes) are left there."""
@@ -45,12 +48,16 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
         out.mkdir(parents=True, exist_ok=True)
         cfg.to_yaml(out / "config.yaml")
 
+    bars = bars_enabled()           # on a terminal the bar carries the epoch lines; in a log they are lines
+    bar = progress_bar(t.epochs, desc="epochs", unit="epoch", enabled=bars)
+
     def report(record: dict[str, Any], result: FitResult) -> None:
-        if log is not None:
-            dev = record["dev"]
-            parts = [f"epoch {record['epoch']:3d}", f"{record['examples_per_s']:.0f} ex/s"]
-            parts += [f"dev {k} {dev[k]:.3f}" for k in ("accuracy", "sparsity", "f1") if k in dev]
-            log("  ".join(parts))
+        dev = record["dev"]
+        parts = [f"epoch {record['epoch']:3d}", f"{record['examples_per_s']:.0f} ex/s"]
+        parts += [f"dev {k} {dev[k]:.3f}" for k in ("accuracy", "sparsity", "f1") if k in dev]
+        logger.log(logging.DEBUG if bars else logging.INFO, "  ".join(parts))
+        bar.update(1)
+        bar.set_postfix_str("  ".join(parts[2:]))
         if on_epoch_end is not None:
             on_epoch_end(record, result)
 
@@ -58,6 +65,9 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
                  checkpoint_path=None if out is None else out / "checkpoint.pt", resume=resume,
                  on_epoch_end=report, sparsity_target=cfg.objective.sparsity_target,
                  extra_state={"config": cfg.to_dict()})
+    bar.close()
+    logger.info("best dev epoch %d (of %d): %s", result.best_epoch, len(result.history),
+                ", ".join(f"{k} {v:.3f}" for k, v in result.best_dev.items() if k in ("accuracy", "sparsity", "f1")))
     model.load_state_dict(result.best_state)
     summary: dict[str, Any] = {**result.summary(), "history": result.history, "data_variant": data.info.get("variant")}
     test = test_metrics(model, data, cfg, device)

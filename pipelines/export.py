@@ -7,11 +7,13 @@ once, for the metrics card — never for selection. Reads only files (local or o
 from __future__ import annotations
 
 import json
+import logging
 import posixpath
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from n2r.logs import progress
 from n2r.bundle import save_run_bundle
 from n2r.config import RunConfig
 from n2r.checkpoint import CheckpointError, load_checkpoint
@@ -22,6 +24,8 @@ from pipelines.storage import Storage
 from pipelines.layout import CHECKPOINT_FILE, SUMMARY_FILE, train_run_folder
 from n2r.data import prepare_data
 
+
+logger = logging.getLogger(__name__)
 
 def latest_checkpoint(storage: Storage, trial_path: str, study: str, trial_id: str) -> str:
     """The newest ``checkpoint.pt`` of a trial (a path relative to the sweep folder): in its Tune
@@ -52,9 +56,11 @@ def export_sweep(sweep_dir: str | Path | Storage, out: str | Path, cache_dir: st
     summary = json.loads(storage.read_text(SUMMARY_FILE))
     bundles = {}
     with tempfile.TemporaryDirectory(prefix="n2r-export-") as work:
-        for study, info in summary["studies"].items():
+        for study, info in progress(summary["studies"].items(), total=len(summary["studies"]), desc="exporting",
+                                    unit="study"):
             best = info.get("best")
             if best is None:
+                logger.warning("%s: no finished trial, nothing to export", study)
                 continue
             relative = latest_checkpoint(storage, best["path"], study, best["trial_id"])
             checkpoint = local_copy(storage, relative, Path(work) / study / CHECKPOINT_FILE)
@@ -62,6 +68,7 @@ def export_sweep(sweep_dir: str | Path | Storage, out: str | Path, cache_dir: st
                                                extra={"study": study, "trial_id": best["trial_id"],
                                                       "params": best["params"], "tuning_score": best["best_score"],
                                                       "checkpoint": f"{storage.uri}/{relative}"})
+            logger.info("%s: trial %s exported to %s", study, best["trial_id"], bundles[study])
     return bundles
 
 

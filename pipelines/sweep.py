@@ -14,6 +14,7 @@ stable per-trial name and forward its reports with ``TuneReportCallback``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ from pipelines.spec import Study, SweepSpec, apply_params
 from pipelines.storage import Storage
 from pipelines.summary import study_wall_time, summarize_study, unrecorded_trials
 
+
+logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------- the trial
 def run_trial(config: dict[str, Any]) -> None:
@@ -217,7 +220,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if address:
         ray.init(address=address)
+        logger.info("connected to the Ray cluster at %s: %s", address, ray.cluster_resources())
     else:
         # the dashboard stays on: it cleans up the placement groups of early-stopped Train trials
         ray.init(num_cpus=(num_cpus or os.cpu_count() or 1) + LOCAL_SPARE_CPUS, resources={"TRAIN_DRIVER": 100, LOCAL_MARKER: 1},
                  log_to_driver=False)
+        logger.info("started a local Ray instance: %s", ray.cluster_resources())

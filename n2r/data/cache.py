@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -21,11 +22,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from n2r.data.base import SPLITS, DataError, ReadResult
+from n2r.logs import progress
 
 if TYPE_CHECKING:
     from n2r.config import ModelConfig
     from n2r.data import PreparedData
 
+logger = logging.getLogger(__name__)
 READER_VERSION = 2   # 2: Beer annotation tokens stripped of surrounding whitespace
 
 
@@ -128,7 +131,9 @@ def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] |
     key = cache_key(name, path, options, tokenizer_cfg)
     directory = Path(cache_dir or default_cache_dir()) / name / key
     if (directory / "meta.json").is_file():
+        logger.debug("%s: cache hit %s", name, directory)
         return CacheEntry(directory, hit=True)
+    logger.info("%s: reading %s", name, path if path is not None else "(generated)")
     result: ReadResult = read_dataset(name, path, **options)
     kind = kind_of(result)
     if model is not None:
@@ -139,7 +144,8 @@ def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] |
         if kind != GRAPH and tokenizer_cfg is not None:
             tokenizer = build_tokenizer(model, result.splits)
         counts = {}
-        for split in SPLITS:
+        what = f"{name}: tokenizing for {model.encoder}" if tokenizer is not None else f"{name}: writing"
+        for split in progress(SPLITS, desc=what, unit="split"):
             rows = result.splits.get(split, [])
             table = graph_table(rows, split) if kind == GRAPH else text_table(rows)
             if tokenizer is not None:
@@ -155,6 +161,7 @@ def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] |
         if directory.exists():
             shutil.rmtree(directory)
         tmp.rename(directory)
+        logger.info("%s: %s → %s", name, ", ".join(f"{k} {v}" for k, v in counts.items()), directory)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

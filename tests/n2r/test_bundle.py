@@ -20,7 +20,7 @@ TEXT_RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev
 @pytest.fixture(scope="module")
 def text_bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("bundle")
-    summary = train_run(RunConfig.from_dict(TEXT_RUN), root / "run", log=None)
+    summary = train_run(RunConfig.from_dict(TEXT_RUN), root / "run")
     bundle = export_checkpoint(root / "run" / "checkpoint.pt", root / "bundle", cache_dir=str(root / "cache"))
     return bundle, summary
 
@@ -94,7 +94,7 @@ def test_graph_bundle_explains_edges(tmp_path):
     run = {"data": {"name": "ba2motifs", "options": {"n_graphs": 40, "base_nodes": 8}},
            "model": {"encoder": "gcn", "hidden_size": 8, "degree_bins": 4},
            "objective": {"name": "n2r", "sparsity_target": 0.2}, "train": {"epochs": 1, "batch_size": 8}}
-    train_run(RunConfig.from_dict(run), tmp_path / "run", log=None)
+    train_run(RunConfig.from_dict(run), tmp_path / "run")
     bundle = load_bundle(export_checkpoint(tmp_path / "run" / "checkpoint.pt", tmp_path / "b",
                                            cache_dir=str(tmp_path / "cache")))
     graph = {"x": [[0.1] * 10] * 4, "edge_index": [[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]]}

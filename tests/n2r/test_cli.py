@@ -33,7 +33,8 @@ def test_train_writes_config_checkpoint_and_metrics_then_resumes(tmp_path):
     # a longer budget (given on the command line) resumes after epoch 2 instead of starting again
     done = run_cli("train", str(config), "--out", str(out), "--resume", "--set", "train.epochs=3")
     assert done.returncode == 0, done.stderr
-    assert "epoch   3" in done.stdout and "epoch   1" not in done.stdout
+    assert "epoch   3" in done.stderr and "epoch   1" not in done.stderr      # progress on stderr
+    assert json.loads(done.stdout)["best_epoch"] in (1, 2, 3)                 # the summary alone on stdout
     assert [h["epoch"] for h in json.loads((out / "metrics.json").read_text())["history"]] == [1, 2, 3]
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 3
 

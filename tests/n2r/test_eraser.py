@@ -126,7 +126,7 @@ def test_round_trip_bundle_predictions_score_matches_the_training_runs_dev_f1(tm
         "model": {"encoder": "gru", "hidden_size": 16},
         "objective": {"name": "n2r", "sparsity_target": 0.2, "lambda_sparsity": 2.0, "lambda_continuity": 0.5},
         "train": {"epochs": 1, "batch_size": 32, "lr": 0.003, "num_threads": 2}})
-    summary = train_run(cfg, tmp_path / "run", log=None)
+    summary = train_run(cfg, tmp_path / "run")
     bundle = export_checkpoint(tmp_path / "run" / "checkpoint.pt", tmp_path / "bundle",
                                cache_dir=str(tmp_path / "cache"))
     predictions = tmp_path / "val.jsonl"

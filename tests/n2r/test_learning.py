@@ -36,7 +36,7 @@ def test_gru_finds_planted_rationales(objective):
     })
     # Budget: 8 (N2R: 20) epochs over 1,600 examples; wall time is not asserted here, since a
     # timed test fails under load.
-    test = train_run(cfg, log=None)["test"]
+    test = train_run(cfg)["test"]
     # Measured with this budget (seeds 1–3): test F1 rnp 0.82 (seed 2), rnp+n2r 0.74–0.80,
     # n2r 0.78–0.80 (seeds 2, 3); random selection at these sparsities scores F1 ≈ 0.05–0.07.
     assert test["accuracy"] >= 0.9, test
@@ -54,7 +54,7 @@ def test_gcn_finds_motif_edges(objective):
         "objective": {"name": objective, "sparsity_target": 0.2, "lambda_sparsity": 3.0, "lambda_norm": 1.0},
         "train": {"epochs": 12, "batch_size": 32, "lr": 0.005, "seed": 1},
     })
-    test = train_run(cfg, log=None)["test"]
+    test = train_run(cfg)["test"]
     assert test["accuracy"] >= 0.9, test
     assert test["f1"] >= 0.7, test
     assert test["auroc"] >= 0.9, test
