@@ -34,7 +34,7 @@ def _generated(builder: Callable[..., dict[str, list]], variant: str) -> Callabl
 
 def register_builtin() -> None:
     """Register the shipped readers (imported lazily so ``import n2r`` stays light)."""
-    from n2r.data import beer, files, hotel, movies, mutagenicity, synthetic, tsv
+    from n2r.data import beer, files, hf, hotel, movies, mutagenicity, synthetic, tsv
 
     specs = {
         "synthetic-text": DatasetSpec(TEXT, _generated(synthetic.synthetic_text, "synthetic-text"),
@@ -52,6 +52,8 @@ def register_builtin() -> None:
         "agnews": DatasetSpec(TEXT, tsv.read_agnews, "AG News", has_rationales=False, folder="agnews"),
         "mutagenicity": DatasetSpec(GRAPH, mutagenicity.read_mutagenicity, "Mutagenicity with NO2/NH2 edges",
                                     folder="mutagenicity"),
+        "hf": DatasetSpec(TEXT, hf.read_hf, "Hugging Face datasets: a save_to_disk folder, or hf:NAME[:CONFIG]",
+                          has_rationales=None),
         "files": DatasetSpec("auto", files.read_files, "your own Parquet/JSONL files in the canonical schema",
                              has_rationales=None),
     }
@@ -78,7 +80,7 @@ def read_dataset(name: str, path: str | Path | None = None, **options: Any) -> R
     if path is None:
         raise DataError("data.path", f"the data set {name!r} is read from files: pass its folder "
                         "(data.path in a config, --from / --data-dir on the command line)")
-    if not Path(path).exists():
+    if not Path(path).exists() and not str(path).startswith("hf:"):      # hf:NAME is a hub name
         raise DataError(path, f"no such file or folder for data set {name!r}")
     return spec.read(path, **options)
 

@@ -1,0 +1,83 @@
+"""The Hugging Face door: save_to_disk folders built here (no network) → canonical rows, a
+training run, and every malformed column refused by name; hub names fail at once offline."""
+import datasets
+import pytest
+
+from n2r.config import RunConfig
+from n2r.data import prepare_data, read_dataset
+from n2r.data.base import DataError
+from n2r.runner import train_run
+
+
+def save(tmp_path, splits, name="hfdata"):
+    folder = tmp_path / name
+    datasets.DatasetDict({k: datasets.Dataset.from_dict(v) for k, v in splits.items()}).save_to_disk(str(folder))
+    return folder
+
+
+TEXTS = {"text": ["a great  pour", "flat and dull", "nice head"], "label": [1, 0, 1],
+         "mask": [[0, 1, 1], [0, 0, 1], [1, 1]], "spans": [[[1, 3]], [[2, 3]], [[0, 2]]]}
+
+
+def test_rows_labels_and_rationales_from_a_saved_dataset_dict(tmp_path):
+    folder = save(tmp_path, {"train": TEXTS, "validation": TEXTS, "test": TEXTS})
+    masks = read_dataset("hf", folder, rationale="mask")
+    spans = read_dataset("hf", folder, rationale="spans", rationale_format="spans")
+    assert [r["tokens"] for r in masks.splits["dev"]] == [["a", "great", "pour"], ["flat", "and", "dull"],
+                                                           ["nice", "head"]]
+    assert [r["label"] for r in masks.splits["test"]] == [1, 0, 1]
+    assert [r["rationale"] for r in masks.splits["train"]] == [[0, 1, 1], [0, 0, 1], [1, 1]]
+    assert [r["rationale"] for r in spans.splits["train"]] == [[0, 1, 1], [0, 0, 1], [1, 1]]
+    assert {r["split"] for r in masks.splits["dev"]} == {"dev"}
+
+
+def test_class_labels_token_columns_and_dev_from_train(tmp_path):
+    features = datasets.Features({"words": datasets.Sequence(datasets.Value("string")),
+                                  "y": datasets.ClassLabel(names=["neg", "pos"])})
+    rows = {"words": [["good"], ["bad", "beer"], ["fine"], ["sour"]], "y": [1, 0, 1, 0]}
+    folder = tmp_path / "tok"
+    datasets.DatasetDict({s: datasets.Dataset.from_dict(rows, features=features) for s in ("train", "test")}
+                         ).save_to_disk(str(folder))
+    result = read_dataset("hf", folder, text=None, tokens="words", label="y", dev_from_train=0.25)
+    assert [r["tokens"] for r in result.splits["train"]] == [["good"], ["bad", "beer"], ["fine"]]
+    assert [r["tokens"] for r in result.splits["dev"]] == [["sour"]] and result.splits["dev"][0]["label"] == 0
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"text": "review"}, "no column 'review' \\(columns: text, label, mask, spans\\)"),
+    ({"label": "text"}, "column 'text' must hold integer class ids"),
+    ({"text": "label"}, "column 'label' must hold strings"),
+    ({"rationale": "spans"}, "row 0: column 'spans' must be a 0/1 mask of the row's 3 tokens"),
+    ({"rationale": "mask", "rationale_format": "spans"}, "row 0, column 'mask'.*is not \\[start, end\\)"),
+])
+def test_malformed_columns_are_refused_by_name(tmp_path, options, message):
+    folder = save(tmp_path, {"train": TEXTS, "validation": TEXTS, "test": TEXTS})
+    with pytest.raises(DataError, match=message):
+        read_dataset("hf", folder, **options)
+
+
+def test_missing_splits_and_foreign_folders_are_named(tmp_path):
+    folder = save(tmp_path, {"train": TEXTS, "test": TEXTS})
+    with pytest.raises(DataError, match="no dev rows .*use data.options.dev_from_train"):
+        read_dataset("hf", folder)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(DataError, match="not a folder written by datasets' save_to_disk"):
+        read_dataset("hf", tmp_path / "plain")
+
+
+def test_hub_names_fail_at_once_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="hf:imdb: the Hugging Face hub is offline here .*--from FOLDER"):
+        read_dataset("hf", "hf:imdb")
+
+
+def test_a_saved_dataset_trains_through_the_cache(tmp_path):
+    texts = {"text": [f"w{i % 7} good beer" if i % 2 else f"w{i % 5} bad beer" for i in range(48)],
+             "label": [i % 2 for i in range(48)]}
+    folder = save(tmp_path, {"train": texts, "validation": texts, "test": texts})
+    cfg = RunConfig.from_dict({"data": {"name": "hf", "path": str(folder)},
+                               "model": {"hidden_size": 8}, "train": {"epochs": 2, "batch_size": 16}})
+    data = prepare_data(cfg.data, cfg.model, tmp_path / "cache")
+    assert data.splits["train"].num_rows == 48 and "rationale" in data.splits["train"].column_names
+    summary = train_run(cfg, tmp_path / "run", data=data)
+    assert summary["best_dev"]["accuracy"] >= 0.5 and "f1" not in summary["test"]     # no rationales given
