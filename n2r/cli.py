@@ -76,7 +76,7 @@ def _data_list(args: argparse.Namespace) -> int:
     from n2r.data import DATASETS
 
     specs = [(name, DATASETS.get(name)) for name in DATASETS.names()]
-    rows = [(name, spec.kind, "generated" if spec.generated else (spec.folder or "--from PATH"),
+    rows = [(name, spec.kind, "generated" if spec.generated else (spec.folder or spec.default_path or "--from PATH"),
              {True: "yes", False: "no", None: "if given"}[spec.has_rationales], spec.description) for name, spec in specs]
     head = ("name", "kind", "source", "rationales", "description")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]

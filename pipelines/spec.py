@@ -204,7 +204,8 @@ def with_data_dir(spec: SweepSpec, data_dir: str | None) -> SweepSpec:
     datasets = []
     for entry in spec.file.datasets:
         raw = entry.model_dump(exclude_unset=True)
-        if entry.path is None and not DATASETS.get(entry.name).generated:
+        source = DATASETS.get(entry.name)
+        if entry.path is None and not source.generated and source.default_path is None:
             if not data_dir:
                 raise ConfigError(f"{spec.source}: datasets: {entry.name!r} is read from files; pass --data-dir "
                                   "(the folder holding beer/, movies/, …) or set its path in the sweep file")

@@ -57,6 +57,9 @@ def register_builtin() -> None:
         "files": DatasetSpec("auto", files.read_files, "your own Parquet/JSONL files in the canonical schema",
                              has_rationales=None),
     }
+    for name, (hub, _, description, rationales) in hf.PRESETS.items():
+        specs[name] = DatasetSpec(TEXT, hf.preset_reader(name), f"{description}; a saved folder or {hub}",
+                                  has_rationales=rationales, default_path=hub)
     for name, spec in specs.items():
         if name not in DATASETS:
             DATASETS.register(name)(spec)
@@ -77,6 +80,7 @@ def read_dataset(name: str, path: str | Path | None = None, **options: Any) -> R
     spec: DatasetSpec = DATASETS.get(name)
     if spec.generated:
         return spec.read(None, **options)
+    path = path if path is not None else spec.default_path
     if path is None:
         raise DataError("data.path", f"the data set {name!r} is read from files: pass its folder "
                         "(data.path in a config, --from / --data-dir on the command line)")

@@ -40,7 +40,7 @@ class DatasetSpec:
     ``kind`` is ``text`` or ``graph``; ``description`` is what ``n2r data list`` prints;
     ``generated`` sets need no path; ``has_rationales`` is ``None`` where the files decide;
     ``folder`` is the data set's folder name under a data root (``--data-dir``), where it has a
-    conventional one.
+    conventional one; ``default_path`` is read when no path is given (a hub name, ``hf:NAME``).
     """
 
     kind: str
@@ -49,6 +49,7 @@ class DatasetSpec:
     generated: bool = False
     has_rationales: bool | None = True
     folder: str | None = None
+    default_path: str | None = None
 
 
 def label_from_score(score: float, low: float = 0.4, high: float = 0.6) -> int | None:

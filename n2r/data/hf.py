@@ -6,7 +6,8 @@ options: ``text`` (a string column, split on whitespace) or ``tokens`` (a list-o
 ``label`` (integers or a ``ClassLabel``), and optionally ``rationale`` — a 0/1 token mask of the
 tokens' length, or a list of ``[start, end)`` token spans (``rationale_format: mask | spans``).
 Splits ``train``/``validation`` (or ``dev``)/``test`` map to train/dev/test; ``dev_from_train``
-takes the last share of the training rows as dev when the source has no validation split. The
+takes a seeded, label-stratified share of the training rows as dev when the source has no
+validation split; ``split_map`` renames or leaves out source splits. The
 columns are read from the datasets' Arrow tables (no pandas round trip). Every missing or
 malformed column is refused naming the column, the split and, for a bad row, its index.
 """
@@ -19,10 +20,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from n2r.data.base import DataError, ReadResult, spans_to_bits, text_row
+from n2r.data.base import DataError, ReadResult, spans_to_bits, split_rows, text_row
 
 HUB_PREFIX = "hf:"
 SPLIT_NAMES = {"train": "train", "validation": "dev", "dev": "dev", "test": "test"}
+DEV_SPLIT_SEED = 0      # dev_from_train: a seeded sample of the training rows, stratified by label
 
 
 def load_source(path: str | Path) -> dict[str, Any]:
@@ -58,33 +60,74 @@ def _offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
+RATIONALE_FORMATS = ("mask", "spans", "evidence")
+
+
 def read_hf(path: str | Path, text: str | None = "text", tokens: str | None = None, label: str = "label",
             rationale: str | None = None, rationale_format: str = "mask", dev_from_train: float | None = None,
-            max_tokens: int = 256) -> ReadResult:
-    if rationale_format not in ("mask", "spans"):
-        raise ValueError(f"data.options.rationale_format: {rationale_format!r} is not 'mask' or 'spans'")
+            split_map: dict[str, str | None] | None = None, max_tokens: int = 256) -> ReadResult:
+    """``split_map`` names what each source split becomes (``train``/``dev``/``test``, or ``None``
+    to leave it out — e.g. a test split without public labels); ``rationale_format: evidence``
+    reads a list of evidence strings and marks the first place each one's tokens occur."""
+    if rationale_format not in RATIONALE_FORMATS:
+        raise ValueError(f"data.options.rationale_format: {rationale_format!r} is not one of {list(RATIONALE_FORMATS)}")
     sources = load_source(path)
-    unknown = sorted(set(sources) - set(SPLIT_NAMES))
+    mapping = dict(SPLIT_NAMES if split_map is None else split_map)
+    unknown = sorted(set(sources) - set(mapping))
     if unknown:
-        raise DataError(path, f"split {unknown[0]!r} has no meaning here (known: {', '.join(SPLIT_NAMES)})")
+        raise DataError(path, f"split {unknown[0]!r} has no meaning here (known: {', '.join(mapping)}); "
+                        "name it in data.options.split_map (null leaves it out)")
+    bad = {v for v in mapping.values() if v not in ("train", "dev", "test", None)}
+    if bad:
+        raise ValueError(f"data.options.split_map: {sorted(bad)[0]!r} is not train, dev, test or null")
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "dev": [], "test": []}
     for name, dataset in sources.items():
-        split = SPLIT_NAMES[name]
-        splits[split] = _rows(dataset, f"{path} [{name}]", split, text, tokens, label, rationale, rationale_format,
-                              max_tokens)
+        split = mapping[name]
+        if split is None:
+            continue
+        splits[split] += _rows(dataset, f"{path} [{name}]", name, split, text, tokens, label, rationale,
+                               rationale_format, max_tokens)
     if dev_from_train is not None:
         if splits["dev"]:
             raise DataError(path, "data.options.dev_from_train: the source has its own validation split")
         if not 0.0 < dev_from_train < 1.0:
             raise ValueError(f"data.options.dev_from_train: {dev_from_train!r} must lie in (0, 1)")
-        cut = len(splits["train"]) - max(1, int(round(dev_from_train * len(splits["train"]))))
-        splits["dev"] = [{**r, "split": "dev"} for r in splits["train"][cut:]]
-        splits["train"] = splits["train"][:cut]
+        train, dev = split_rows(splits["train"], [1 - dev_from_train, dev_from_train], DEV_SPLIT_SEED,
+                                label_of=lambda r: r["label"])
+        splits["train"], splits["dev"] = train, [{**r, "split": "dev"} for r in dev]
     for split in ("train", "dev", "test"):
         if not splits[split]:
             raise DataError(path, f"no {split} rows (splits present: {sorted(sources)}; "
                             + ("use data.options.dev_from_train" if split == "dev" else "save one") + ")")
     return ReadResult(splits, variant=f"hf:{Path(str(path)).name}")
+
+
+# Registered presets: name → (hub name used when no folder is given, column mapping, description,
+# whether the rows carry rationales). A folder saved from the same hub data set works the same way.
+PRESETS: dict[str, tuple[str, dict[str, Any], str, bool]] = {
+    "hf-imdb": ("hf:imdb", {"split_map": {"train": "train", "test": "test", "unsupervised": None},
+                            "dev_from_train": 0.1},
+                "IMDB reviews (hub imdb); dev a 10 % sample of train", False),
+    "hf-rotten-tomatoes": ("hf:rotten_tomatoes", {}, "Rotten Tomatoes sentences (hub rotten_tomatoes)", False),
+    "hf-sst2": ("hf:glue:sst2", {"text": "sentence", "split_map": {"train": "train", "validation": "test", "test": None},
+                                 "dev_from_train": 0.1},
+                "GLUE SST-2: GLUE's validation set is the test split (its test labels are hidden)", False),
+    "hf-ag-news": ("hf:ag_news", {"dev_from_train": 0.1}, "AG News, 4 classes (model.num_classes: 4)", False),
+    "hf-movie-rationales": ("hf:movie_rationales", {"text": "review", "rationale": "evidences",
+                                                    "rationale_format": "evidence"},
+                            "ERASER movie reviews; evidence strings → token masks", True),
+}
+
+
+def preset_reader(name: str):
+    """``read(path, **options)`` of a preset: its mapping, overridable by ``options``."""
+    hub, defaults, _, _ = PRESETS[name]
+
+    def read(path: str | Path | None = None, **options: Any) -> ReadResult:
+        return read_hf(path or hub, **{**defaults, **options})
+
+    read.__name__ = f"read_{name.replace('-', '_')}"
+    return read
 
 
 def _column(table: pa.Table, name: str, where: str) -> pa.ChunkedArray:
@@ -94,7 +137,7 @@ def _column(table: pa.Table, name: str, where: str) -> pa.ChunkedArray:
     return table.column(name)
 
 
-def _rows(dataset, where: str, split: str, text: str | None, tokens: str | None, label: str,
+def _rows(dataset, where: str, source: str, split: str, text: str | None, tokens: str | None, label: str,
           rationale: str | None, rationale_format: str, max_tokens: int) -> list[dict[str, Any]]:
     table: pa.Table = dataset.data.table
     if tokens is not None:
@@ -120,15 +163,31 @@ def _rows(dataset, where: str, split: str, text: str | None, tokens: str | None,
             raise DataError(where, f"row {i}: column {label!r} has no class ({label_i!r})")
         bits = None
         if marks is not None:
-            bits = _bits(marks[i], len(tokens_i), rationale, rationale_format, where, i)
-        rows.append(text_row(f"{split}:{i}", split, label_i, tokens_i[:max_tokens],
+            bits = _bits(marks[i], tokens_i, rationale, rationale_format, where, i)
+        rows.append(text_row(f"{source}:{i}", split, label_i, tokens_i[:max_tokens],
                              None if bits is None else bits[:max_tokens]))
     return rows
 
 
-def _bits(value: Any, length: int, column: str, form: str, where: str, row: int) -> list[int]:
+def _evidence_bits(evidences: list[str], tokens: list[str], column: str, where: str, row: int) -> list[int]:
+    """Each evidence string, split on whitespace, marked where its tokens first occur in order."""
+    bits = [0] * len(tokens)
+    for evidence in evidences:
+        words = evidence.split()
+        n = len(words)
+        start = next((i for i in range(len(tokens) - n + 1) if words and tokens[i:i + n] == words), None)
+        if start is None:
+            raise DataError(where, f"row {row}, column {column!r}: evidence {evidence[:60]!r} does not occur in the text")
+        bits[start:start + n] = [1] * n
+    return bits
+
+
+def _bits(value: Any, tokens: list[str], column: str, form: str, where: str, row: int) -> list[int]:
+    length = len(tokens)
     if value is None:
         raise DataError(where, f"row {row}: column {column!r} is empty")
+    if form == "evidence":
+        return _evidence_bits(value, tokens, column, where, row)
     if form == "spans":
         bad = next((v for v in value if not isinstance(v, (list, tuple))), None)
         if bad is not None:

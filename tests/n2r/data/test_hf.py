@@ -34,13 +34,15 @@ def test_rows_labels_and_rationales_from_a_saved_dataset_dict(tmp_path):
 def test_class_labels_token_columns_and_dev_from_train(tmp_path):
     features = datasets.Features({"words": datasets.Sequence(datasets.Value("string")),
                                   "y": datasets.ClassLabel(names=["neg", "pos"])})
-    rows = {"words": [["good"], ["bad", "beer"], ["fine"], ["sour"]], "y": [1, 0, 1, 0]}
+    rows = {"words": [["good"], ["bad", "beer"], ["fine"], ["sour"]] * 2, "y": [1, 0, 1, 0] * 2}
     folder = tmp_path / "tok"
     datasets.DatasetDict({s: datasets.Dataset.from_dict(rows, features=features) for s in ("train", "test")}
                          ).save_to_disk(str(folder))
     result = read_dataset("hf", folder, text=None, tokens="words", label="y", dev_from_train=0.25)
-    assert [r["tokens"] for r in result.splits["train"]] == [["good"], ["bad", "beer"], ["fine"]]
-    assert [r["tokens"] for r in result.splits["dev"]] == [["sour"]] and result.splits["dev"][0]["label"] == 0
+    assert (len(result.splits["train"]), len(result.splits["dev"])) == (6, 2)       # a quarter of each class
+    assert sorted(r["label"] for r in result.splits["dev"]) == [0, 1]
+    assert {r["id"] for r in result.splits["train"]}.isdisjoint(r["id"] for r in result.splits["dev"])
+    assert result.splits["test"][1]["tokens"] == ["bad", "beer"] and result.splits["test"][1]["label"] == 0
 
 
 @pytest.mark.parametrize("options, message", [
@@ -81,3 +83,33 @@ def test_a_saved_dataset_trains_through_the_cache(tmp_path):
     assert data.splits["train"].num_rows == 48 and "rationale" in data.splits["train"].column_names
     summary = train_run(cfg, tmp_path / "run", data=data)
     assert summary["best_dev"]["accuracy"] >= 0.5 and "f1" not in summary["test"]     # no rationales given
+
+
+def test_presets_map_their_hub_layouts(tmp_path):
+    # the hub layouts, built here: GLUE SST-2 (test labels hidden as -1), IMDB (an unlabelled split)
+    sst2 = save(tmp_path, {"train": {"sentence": ["good", "bad", "fine", "awful"] * 5, "label": [1, 0, 1, 0] * 5,
+                                     "idx": list(range(20))},
+                           "validation": {"sentence": ["nice", "meh"], "label": [1, 0], "idx": [0, 1]},
+                           "test": {"sentence": ["?"], "label": [-1], "idx": [0]}}, "sst2")
+    result = read_dataset("hf-sst2", sst2)
+    assert [r["tokens"] for r in result.splits["test"]] == [["nice"], ["meh"]]          # GLUE's validation set
+    assert len(result.splits["dev"]) == 2 and len(result.splits["train"]) == 18          # a stratified 10 %
+    assert sorted(r["label"] for r in result.splits["dev"]) == [0, 1]
+    imdb = save(tmp_path, {"train": {"text": ["a b"] * 10, "label": [0] * 5 + [1] * 5},
+                           "test": {"text": ["c"], "label": [1]}, "unsupervised": {"text": ["d"], "label": [-1]}},
+                "imdb")
+    result = read_dataset("hf-imdb", imdb)
+    assert (len(result.splits["train"]), len(result.splits["dev"]), len(result.splits["test"])) == (8, 2, 1)
+    with pytest.raises(DataError, match="hf:imdb: the Hugging Face hub is offline"):   # no folder: the hub
+        read_dataset("hf-imdb")
+
+
+def test_movie_rationales_evidence_becomes_token_masks(tmp_path):
+    rows = {"review": ["the plot is thin but the acting is superb", "dull and slow"], "label": [1, 0],
+            "evidences": [["acting is superb", "plot is thin"], ["dull"]]}
+    folder = save(tmp_path, {"train": rows, "validation": rows, "test": rows}, "movie_rationales")
+    result = read_dataset("hf-movie-rationales", folder)
+    assert [r["rationale"] for r in result.splits["test"]] == [[0, 1, 1, 1, 0, 0, 1, 1, 1], [1, 0, 0]]
+    bad = {**rows, "evidences": [["not in it"], ["dull"]]}
+    with pytest.raises(DataError, match="row 0, column 'evidences': evidence 'not in it' does not occur"):
+        read_dataset("hf-movie-rationales", save(tmp_path, {"train": bad, "validation": bad, "test": bad}, "bad"))
