@@ -123,24 +123,17 @@ def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def auroc(scores: torch.Tensor, gold: torch.Tensor) -> float:
-    """Area under the ROC curve of soft scores vs 0/1 ground truth (e.g. explanation edges).
+    """Area under the ROC curve of soft scores vs 0/1 ground truth (e.g. explanation edges):
+    AUC = P(score of a random positive > score of a random negative) + ½ P(tie), the Mann–Whitney
+    form (Hanley & McNeil 1982). Computed by torchmetrics (``binary_auroc``; it counts in float32,
+    so values agree with the exact form to ~1e-7); NaN when only one class is present (undefined)."""
+    from torchmetrics.functional.classification import binary_auroc
 
-    Mann–Whitney form: AUC = (Σ ranks of positives − n₊(n₊+1)/2) / (n₊ n₋), with average
-    ranks for ties (Hanley & McNeil 1982). Undefined (NaN) when only one class is present.
-    """
     s = scores.flatten().double()
-    g = gold.flatten().bool()
-    n_pos, n_neg = int(g.sum()), int((~g).sum())
-    if n_pos == 0 or n_neg == 0:
+    g = gold.flatten().long()
+    if int(g.sum()) in (0, g.numel()):
         return float("nan")
-    order = torch.argsort(s)
-    ranks = torch.empty_like(s)
-    ranks[order] = torch.arange(1, len(s) + 1, dtype=torch.float64)
-    uniq, inverse = torch.unique(s, return_inverse=True)
-    avg = torch.zeros(len(uniq), dtype=torch.float64).index_add_(0, inverse, ranks)
-    avg /= torch.bincount(inverse, minlength=len(uniq)).double()
-    ranks = avg[inverse]
-    return float((ranks[g].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(binary_auroc(s, g))
 
 
 def spans_of(bits: Sequence[int]) -> list[tuple[int, int]]:
@@ -188,23 +181,17 @@ def iou_prf(preds: Sequence[Sequence[tuple[int, int]]], golds: Sequence[Sequence
 def average_precision(scores: Sequence[float], gold: Sequence[int]) -> float:
     """Average precision of soft scores against 0/1 gold: AP = Σ_k (R_k − R_{k−1}) P_k over the
     distinct score thresholds, highest first (tied units enter together) — the area under the
-    precision–recall curve that ERASER's AUPRC averages over documents. NaN without positives."""
+    precision–recall curve that ERASER's AUPRC averages over documents. Computed by torchmetrics
+    (``binary_average_precision``; float32 counts, ~1e-7 from the exact value); NaN without positives."""
+    from torchmetrics.functional.classification import binary_average_precision
+
     s = torch.as_tensor(list(scores), dtype=torch.float64)
-    g = torch.as_tensor(list(gold)).bool()
+    g = torch.as_tensor(list(gold)).long()
     if s.shape != g.shape:
         raise ValueError("average_precision: scores and gold lengths differ")
-    n_pos = int(g.sum())
-    if n_pos == 0:
+    if int(g.sum()) == 0:
         return float("nan")
-    thresholds = torch.unique(s, sorted=True).flip(0)
-    ap, previous_recall = 0.0, 0.0
-    for t in thresholds:
-        chosen = s >= t
-        tp = float((chosen & g).sum())
-        recall, precision = tp / n_pos, tp / float(chosen.sum())
-        ap += (recall - previous_recall) * precision
-        previous_recall = recall
-    return ap
+    return float(binary_average_precision(s, g))
 
 
 def expected_random_prf(selected: Sequence[int], gold: Sequence[int], lengths: Sequence[int]) -> dict[str, float]:

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from n2r.metrics import (RationaleCounts, accuracy, auroc, comprehensiveness, macro_token_f1,
+from n2r.metrics import (RationaleCounts, accuracy, auroc, average_precision, comprehensiveness, macro_token_f1,
                          rationale_prf, selection_sparsity, sufficiency)
 
 
@@ -67,3 +67,13 @@ def test_auroc_plain_and_with_ties():
     # positives {0.5, 0.9}, negatives {0.5, 0.5}: 0.9 beats both (2), 0.5 ties both (2 × 0.5) → 3/4
     assert auroc(torch.tensor([0.5, 0.5, 0.5, 0.9]), torch.tensor([0, 1, 0, 1])) == pytest.approx(0.75)
     assert math.isnan(auroc(torch.tensor([0.1, 0.2]), torch.tensor([1, 1])))
+
+
+def test_average_precision_with_tied_scores_entering_together():
+    # 0.9: TP 1 of 1 chosen, R ½ → ½·1; 0.8 (two tied): TP 2 of 3 chosen, R 1 → ½·⅔; 0.3: R stays 1
+    # (torchmetrics counts in float32: the exact value to ~1e-7)
+    assert average_precision([0.9, 0.8, 0.8, 0.3], [1, 0, 1, 0]) == pytest.approx(0.5 + 0.5 * 2 / 3, abs=1e-6)
+    assert average_precision([0.2, 0.7], [0, 1]) == pytest.approx(1.0)
+    assert math.isnan(average_precision([0.2, 0.7], [0, 0]))
+    with pytest.raises(ValueError, match="lengths differ"):
+        average_precision([0.2], [0, 1])
