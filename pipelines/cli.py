@@ -83,7 +83,9 @@ def explain_examples(bundles: dict[str, Path], cache_dir: str | None, n: int = 3
             items = [{"x": r["x"], "edge_index": r["edge_index"]} for r in rows]
         else:
             items = [{"tokens": r["tokens"]} for r in rows]
-        out[study] = [{**bundle.explain(item), "gold_label": r["label"]} for item, r in zip(items, rows)]
+        gold = "edge_gt" if bundle.kind == "graph" else "rationale"
+        out[study] = [{**bundle.explain(item), "gold_label": r["label"], "gold_rationale": r.get(gold)}
+                      for item, r in zip(items, rows)]
     return out
 
 

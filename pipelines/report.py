@@ -2,8 +2,9 @@
 
 Per study: the best trial's dev metrics and the exported bundle's test metrics; a scatter of
 dev F1 (where annotated) and dev accuracy against achieved dev sparsity across trials (each
-trial at its best epoch); learning curves (dev score per epoch) of the best trials; a few
-explained test inputs.
+trial at its best epoch); learning curves (dev score per epoch) of the best trials; the fANOVA
+importance of each searched coefficient; a few explained test inputs, with the human rationale
+beside the prediction where the test split has one.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.layout import SUMMARY_FILE
+from pipelines.layout import SUMMARY_FILE, SWEEP_FILE
 
 W, H, PAD, LEGEND = 480, 220, 36, 130   # LEGEND: width kept right of the plot for the series names
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
@@ -74,6 +75,54 @@ def curves(title: str, series: dict[str, tuple[list[float], list[float]]], ylabe
     return "".join(out) + "</svg>"
 
 
+def importances(study: dict[str, Any], space: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """fANOVA importance of each searched coefficient for the tuning score of one study's trials
+    (Optuna's ``FanovaImportanceEvaluator``, seeded): the share of the score's variance each
+    coefficient explains. Empty with fewer than two scored trials or no spread in the scores."""
+    import optuna
+
+    kinds = {"uniform": lambda a: optuna.distributions.FloatDistribution(*a),
+             "loguniform": lambda a: optuna.distributions.FloatDistribution(*a, log=True),
+             "int": lambda a: optuna.distributions.IntDistribution(*a),
+             "choice": lambda a: optuna.distributions.CategoricalDistribution(a)}
+    distributions = {key: kinds[kind](args) for key, spec in space.items() for kind, args in spec.items()}
+    trials = [t for t in study.get("trials", []) if t.get("params") and isinstance(t.get("best_score"), (int, float))]
+    if len(trials) < 2 or len({t["best_score"] for t in trials}) < 2:
+        return {}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    record = optuna.create_study(direction="maximize")
+    for t in trials:
+        params = {k: v for k, v in t["params"].items() if k in distributions}
+        record.add_trial(optuna.trial.create_trial(params=params, value=float(t["best_score"]),
+                                                   distributions={k: distributions[k] for k in params}))
+    scores = optuna.importance.get_param_importances(record, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    return {k: float(v) for k, v in scores.items()}
+
+
+def bars(title: str, values: dict[str, float]) -> str:
+    """Horizontal bars on a 0–1 axis with ticks at every 0.2, one per named value (largest first)."""
+    if not values:
+        return ""
+    row, left, width = 18, 170, W - 170 - 20
+    height = 30 + row * len(values) + 24
+    out = [f"<svg width='{W}' height='{height}' xmlns='http://www.w3.org/2000/svg' font-size='10'>",
+           f"<text x='{W / 2}' y='12' text-anchor='middle' font-weight='bold'>{html.escape(title)}</text>"]
+    for tick in range(6):
+        x = left + width * tick / 5
+        out.append(f"<line x1='{x:.1f}' y1='22' x2='{x:.1f}' y2='{height - 20}' stroke='#ddd'/>"
+                   f"<text x='{x:.1f}' y='{height - 8}' text-anchor='middle'>{tick / 5:.1f}</text>")
+    for i, (name, value) in enumerate(sorted(values.items(), key=lambda kv: -kv[1])):
+        y = 26 + row * i
+        out.append(f"<text x='{left - 6}' y='{y + 11}' text-anchor='end'>{html.escape(name)}</text>"
+                   f"<rect x='{left}' y='{y}' width='{width * value:.1f}' height='{row - 5}' fill='{COLORS[0]}'/>"
+                   f"<text x='{left + width * value + 4:.1f}' y='{y + 11}'>{value:.2f}</text>")
+    return "".join(out) + "</svg>"
+
+
+def _marked(tokens: list[str], bits: list[int] | None) -> str:
+    return " ".join(f"<mark>{html.escape(t)}</mark>" if b else html.escape(t) for t, b in zip(tokens, bits or []))
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
 
@@ -99,12 +148,21 @@ def write_report(sweep_dir: str | Path, explanations: dict[str, list] | None = N
                     if t.get("best_dev") and "f1" in t["best_dev"]]
         if best.get("curves"):
             learning[name] = (best["curves"]["epoch"], best["curves"]["score"])
+    space = {}
+    if (sweep_dir / SWEEP_FILE).is_file():
+        import yaml
+
+        space = (yaml.safe_load((sweep_dir / SWEEP_FILE).read_text()) or {}).get("space", {})
+    importance = "".join(bars(f"{name}: fANOVA importance of each coefficient for the tuning score",
+                              {k.split(".")[-1]: v for k, v in importances(study, space).items()})
+                         for name, study in summary["studies"].items())
     examples = []
     for name, items in (explanations or {}).items():
         for item in items:
             if "tokens" in item:
-                words = " ".join(f"<mark>{html.escape(t)}</mark>" if b else html.escape(t)
-                                 for t, b in zip(item["tokens"], item["rationale"]))
+                words = "predicted: " + _marked(item["tokens"], item["rationale"])
+                if item.get("gold_rationale") is not None:
+                    words += "<br>human: " + _marked(item["tokens"], item["gold_rationale"])
             else:
                 words = f"selected edges: {html.escape(json.dumps(item['edges']))}"
             examples.append(f"<div class='ex'><b>{html.escape(name)}</b> — predicted {item['label']} "
@@ -124,7 +182,9 @@ exported (dev-selected) model evaluated once on the test split.</p>
 {scatter('dev F1 vs sparsity', f1, 'dev sparsity', 'dev F1')}
 <h2>Learning curves of the best trials</h2>
 {curves('dev score per epoch', learning, 'score')}
-<h2>Explained test inputs</h2>
+<h2>Which coefficients mattered</h2>
+{importance or '<p>Fewer than two scored trials per study: no importances.</p>'}
+<h2>Explained test inputs (the human rationale below the prediction where the test split has one)</h2>
 {''.join(examples)}
 """
     out = sweep_dir / "report.html"

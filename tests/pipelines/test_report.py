@@ -1,19 +1,24 @@
 """The sweep report: the table's figures, one scatter point per trial, learning curves at the
-right coordinates, escaped names, marked rationales — read back from the written HTML."""
+right coordinates, fANOVA importance bars, escaped names, predicted and human rationales — read back
+from the written HTML."""
 import json
 import re
 from html.parser import HTMLParser
 
-from pipelines.layout import SUMMARY_FILE
+import pytest
+import yaml
+
+from pipelines.layout import SUMMARY_FILE, SWEEP_FILE
 from pipelines.report import H, LEGEND, PAD, W, write_report
 
 
 class Page(HTMLParser):
-    """Table rows (cell texts), SVG circles and polylines, marked words."""
+    """Table rows (cell texts), SVG circles, polylines and bars, marked words, section titles."""
 
     def __init__(self):
         super().__init__()
-        self.rows, self.circles, self.polylines, self.marks = [], [], [], []
+        self.rows, self.circles, self.polylines, self.marks, self.rects, self.titles = [], [], [], [], [], []
+        self._in_title = False
         self._row, self._cell, self._in_mark = None, None, False
 
     def handle_starttag(self, tag, attrs):
@@ -28,8 +33,15 @@ class Page(HTMLParser):
             self.polylines.append([tuple(map(float, p.split(","))) for p in attrs["points"].split()])
         elif tag == "mark":
             self._in_mark = True
+        elif tag == "rect":
+            self.rects.append(float(attrs["width"]))
+        elif tag == "h2":
+            self._in_title = True
+            self.titles.append("")
 
     def handle_endtag(self, tag):
+        if tag == "h2":
+            self._in_title = False
         if tag in ("td", "th"):
             self._row.append(self._cell)
             self._cell = None
@@ -39,22 +51,26 @@ class Page(HTMLParser):
             self._in_mark = False
 
     def handle_data(self, data):
+        if self._in_title:
+            self.titles[-1] += data
         if self._cell is not None:
             self._cell += data
         if self._in_mark:
             self.marks.append(data)
 
 
-def trial(sparsity, accuracy, f1=None):
+def trial(sparsity, accuracy, f1=None, norm=None, lr=None):
     dev = {"sparsity": sparsity, "accuracy": accuracy, **({"f1": f1} if f1 is not None else {})}
-    return {"best_dev": dev}
+    params = {"objective.lambda_norm": norm, "train.lr": lr} if norm is not None else {}
+    return {"best_dev": dev, "params": params, "best_score": accuracy}
 
 
 SUMMARY = {
     "name": "demo", "wall_time_s": 42.0,
     "studies": {
         "text<b>-gru-n2r": {
-            "trials": [trial(0.1, 0.8, 0.5), trial(0.2, 0.9, 0.7), trial(0.3, 0.7, 0.4)],
+            "trials": [trial(0.1, 0.8, 0.5, 1.0, 1e-3), trial(0.2, 0.9, 0.7, 3.0, 2e-3), trial(0.3, 0.7, 0.4, 0.3, 1e-3),
+                       trial(0.15, 0.85, 0.6, 2.0, 3e-3)],
             "best": {"best_score": 0.9, "best_dev": {"accuracy": 0.9, "sparsity": 0.2, "f1": 0.7},
                      "params": {"objective.lambda_norm": 1.23456},
                      "curves": {"epoch": [1, 2, 3], "score": [0.5, 0.75, 0.9]}},
@@ -66,11 +82,13 @@ SUMMARY = {
 
 def test_report_table_plots_and_examples(tmp_path):
     (tmp_path / SUMMARY_FILE).write_text(json.dumps(SUMMARY))
+    (tmp_path / SWEEP_FILE).write_text(yaml.safe_dump({"space": {"objective.lambda_norm": {"loguniform": [0.1, 10.0]},
+                                                                 "train.lr": {"loguniform": [1e-4, 1e-2]}}}))
     card = tmp_path / "export" / "text<b>-gru-n2r" / "metrics.json"
     card.parent.mkdir(parents=True)
     card.write_text(json.dumps({"test": {"accuracy": 0.875, "sparsity": 0.19, "f1": 0.6}}))
     explanations = {"text<b>-gru-n2r": [{"tokens": ["a", "<great>", "film"], "rationale": [0, 1, 1], "label": 1,
-                                         "probability": 0.93, "gold_label": 1}],
+                                         "probability": 0.93, "gold_label": 1, "gold_rationale": [1, 1, 0]}],
                     "graphs-gcn-rnp": [{"edges": [[0, 1]], "label": 0, "probability": 0.6, "gold_label": 1}]}
     out = write_report(tmp_path, explanations)
     text = out.read_text(encoding="utf-8")
@@ -79,17 +97,17 @@ def test_report_table_plots_and_examples(tmp_path):
 
     header, text_row, graph_row = page.rows
     assert header[0] == "study" and header[-1] == "best coefficients"
-    assert text_row[:10] == ["text<b>-gru-n2r", "3", "0.900", "0.900", "0.200", "0.700", "0.875", "0.190", "0.600",
+    assert text_row[:10] == ["text<b>-gru-n2r", "4", "0.900", "0.900", "0.200", "0.700", "0.875", "0.190", "0.600",
                              "0.850"]
     assert json.loads(text_row[10]) == {"lambda_norm": 1.235}
     assert graph_row[:3] == ["graphs-gcn-rnp", "1", "–"] and graph_row[6:9] == ["–", "–", "–"]  # no best, no card
     assert "text<b>" not in text.replace("&lt;b&gt;", "")          # names are escaped, never markup
 
     # accuracy scatter: 4 trials; F1 scatter: the 3 with F1. x spans the sparsities 0.1–0.3, y is [0, 1]
-    assert len(page.circles) == 7
+    assert len(page.circles) == 9
     left, right, bottom, top = PAD, W - LEGEND, H - PAD, 20
-    assert [c[0] for c in page.circles[:4]] == [round(left + (right - left) * f, 1) for f in (0, 0.5, 1, 0.75)]
-    assert len({c[2] for c in page.circles[:4]}) == 2                # one colour per study
+    assert [c[0] for c in page.circles[:5]] == [round(left + (right - left) * f, 1) for f in (0, 0.5, 1, 0.25, 0.75)]
+    assert len({c[2] for c in page.circles[:5]}) == 2                # one colour per study
     cx, cy, _ = page.circles[1]                                     # sparsity 0.2, accuracy 0.9
     assert (cx, cy) == (round(left + (right - left) * 0.5, 1), round(bottom - 0.9 * (bottom - top), 1))
 
@@ -98,6 +116,11 @@ def test_report_table_plots_and_examples(tmp_path):
     assert [p[0] for p in curve] == [left, round(left + (right - left) / 2, 1), right]
     assert [p[1] for p in curve] == [round(bottom - s * (bottom - top), 1) for s in (0.5, 0.75, 0.9)]
 
-    assert page.marks == ["<great>", "film"]
+    assert page.marks == ["<great>", "film", "a", "<great>"]            # predicted, then the human rationale
+    assert "predicted: a" in text.replace("<mark>", "").replace("</mark>", "").replace("&lt;", "<").replace("&gt;", ">") \
+        and "<br>human: " in text
+    # fANOVA importances: one bar per searched coefficient for the study with scored trials, shares summing to 1
+    assert any(t.startswith("Which coefficients mattered") for t in page.titles)
+    assert len(page.rects) == 2 and sum(page.rects) == pytest.approx(W - 170 - 20, rel=1e-3)
     assert re.search(r"predicted 1 \(p = 0\.93\), gold 1", text)
     assert "selected edges: [[0, 1]]" in text
