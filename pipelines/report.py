@@ -33,10 +33,22 @@ def _axes(title: str, xlabel: str, ylabel: str, xlo: float, xhi: float, ylo: flo
             f"<line x1='{PAD}' y1='{H - PAD}' x2='{PAD}' y2='20' stroke='#333'/>",
             f"<text x='{(W - LEGEND) / 2}' y='{H - 6}' text-anchor='middle'>{html.escape(xlabel)}</text>",
             f"<text x='10' y='{H / 2}' transform='rotate(-90 10 {H / 2})' text-anchor='middle'>{html.escape(ylabel)}</text>",
-            f"<text x='{PAD}' y='{H - PAD + 12}' text-anchor='middle'>{xlo:.2g}</text>",
-            f"<text x='{W - LEGEND}' y='{H - PAD + 12}' text-anchor='end'>{xhi:.2g}</text>",
-            f"<text x='{PAD - 3}' y='{H - PAD}' text-anchor='end'>{ylo:.2g}</text>",
-            f"<text x='{PAD - 3}' y='24' text-anchor='end'>{yhi:.2g}</text>"]
+            *_ticks(xlo, xhi, ylo, yhi)]
+
+
+TICKS = 5   # intervals per axis: six labelled ticks with light grid lines
+
+
+def _ticks(xlo: float, xhi: float, ylo: float, yhi: float) -> list[str]:
+    out = []
+    for i in range(TICKS + 1):
+        x = PAD + (W - PAD - LEGEND) * i / TICKS
+        y = H - PAD - (H - PAD - 20) * i / TICKS
+        out.append(f"<line x1='{x:.1f}' y1='20' x2='{x:.1f}' y2='{H - PAD}' stroke='#eee'/>"
+                   f"<text x='{x:.1f}' y='{H - PAD + 12}' text-anchor='middle'>{xlo + (xhi - xlo) * i / TICKS:.3g}</text>")
+        out.append(f"<line x1='{PAD}' y1='{y:.1f}' x2='{W - LEGEND}' y2='{y:.1f}' stroke='#eee'/>"
+                   f"<text x='{PAD - 3}' y='{y + 3:.1f}' text-anchor='end'>{ylo + (yhi - ylo) * i / TICKS:.3g}</text>")
+    return out
 
 
 def _xy(fx, fy, x: float, y: float) -> tuple[float, float]:

@@ -108,6 +108,8 @@ def test_report_table_plots_and_examples(tmp_path):
     left, right, bottom, top = PAD, W - LEGEND, H - PAD, 20
     assert [c[0] for c in page.circles[:5]] == [round(left + (right - left) * f, 1) for f in (0, 0.5, 1, 0.25, 0.75)]
     assert len({c[2] for c in page.circles[:5]}) == 2                # one colour per study
+    for label in ("0.1", "0.14", "0.18", "0.22", "0.26", "0.3", "0.2", "0.4", "0.6", "0.8"):   # ticks on both axes
+        assert f">{label}</text>" in text, label
     cx, cy, _ = page.circles[1]                                     # sparsity 0.2, accuracy 0.9
     assert (cx, cy) == (round(left + (right - left) * 0.5, 1), round(bottom - 0.9 * (bottom - top), 1))
 
