@@ -33,20 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.protocol import dataset_tables   # noqa: E402
-
-
-def optuna_distributions(space: dict[str, dict]) -> dict:
-    """The sweep file's ``space`` as Optuna distributions (the ones Ray's OptunaSearch builds)."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    out = {}
-    for key, spec in space.items():
-        kind, args = next(iter(spec.items()))
-        out[key] = {"uniform": lambda a: FloatDistribution(a[0], a[1]),
-                    "loguniform": lambda a: FloatDistribution(a[0], a[1], log=True),
-                    "int": lambda a: IntDistribution(a[0], a[1]),
-                    "choice": lambda a: CategoricalDistribution(a)}[kind](args)
-    return out
+from pipelines.spec import optuna_distributions   # noqa: E402
 
 
 def train_job(job: dict) -> dict:

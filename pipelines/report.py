@@ -93,11 +93,9 @@ def importances(study: dict[str, Any], space: dict[str, dict[str, Any]]) -> dict
     coefficient explains. Empty with fewer than two scored trials or no spread in the scores."""
     import optuna
 
-    kinds = {"uniform": lambda a: optuna.distributions.FloatDistribution(*a),
-             "loguniform": lambda a: optuna.distributions.FloatDistribution(*a, log=True),
-             "int": lambda a: optuna.distributions.IntDistribution(*a),
-             "choice": lambda a: optuna.distributions.CategoricalDistribution(a)}
-    distributions = {key: kinds[kind](args) for key, spec in space.items() for kind, args in spec.items()}
+    from pipelines.spec import optuna_distributions
+
+    distributions = optuna_distributions(space)
     trials = [t for t in study.get("trials", []) if t.get("params") and isinstance(t.get("best_score"), (int, float))]
     if len(trials) < 2 or len({t["best_score"] for t in trials}) < 2:
         return {}

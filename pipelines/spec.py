@@ -102,6 +102,21 @@ class SweepSpec:
         return out
 
 
+def optuna_distributions(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A sweep file's ``space`` as Optuna distributions (the ones Ray's OptunaSearch builds from
+    :meth:`SweepSpec.param_space`)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out = {}
+    for key, spec in space.items():
+        kind, args = next(iter(spec.items()))
+        out[key] = {"uniform": lambda a: FloatDistribution(a[0], a[1]),
+                    "loguniform": lambda a: FloatDistribution(a[0], a[1], log=True),
+                    "int": lambda a: IntDistribution(a[0], a[1]),
+                    "choice": lambda a: CategoricalDistribution(a)}[kind](args)
+    return out
+
+
 def _studies(file: SweepFile, source: str) -> list[Study]:
     from n2r.data import DATASETS
 
