@@ -46,6 +46,7 @@ from n2r.batch import TableCollate, TextBatch, collate_text  # noqa: E402
 from n2r.config import RunConfig, parse_overrides  # noqa: E402
 from n2r.data import prepare_data  # noqa: E402
 from n2r.engine import build_optimizer, make_update  # noqa: E402
+from n2r.metrics import RationaleCounts  # noqa: E402
 from n2r.models import build_rationalizer  # noqa: E402
 from n2r.models.gru import set_parallel_directions  # noqa: E402
 from n2r.objectives import build_objective  # noqa: E402
@@ -469,24 +470,19 @@ def eval_check(reference_dir: str | Path, cfg: RunConfig, data_dir: str, seed: i
     inputs, masks, labels, gold = reference_tensors(data, "test", cfg.train.pad_to or 256)
     reference.eval()
     torch.manual_seed(noise_seed)
-    tp = selected = selected_all = real = correct = 0
+    counts, with_padding, correct = RationaleCounts(), RationaleCounts(), 0
     with torch.no_grad():
         for start in range(0, len(labels), cfg.train.batch_size):
             part = slice(start, start + cfg.train.batch_size)
             z, logits, _ = reference.forward_predemb(inputs[part], masks[part])
-            z = (z[:, :, 1] > 0.5).long()
-            selected_all += int(z.sum())
-            z = z * masks[part]
-            tp += int((z * gold[part]).sum())
-            selected += int(z.sum())
-            real += int(gold[part].sum())
+            z = z[:, :, 1] > 0.5
+            counts.add(z, gold[part], masks[part])                       # real tokens only
+            with_padding.add(z, gold[part], torch.ones_like(masks[part]))  # the reference's own metric
             correct += int((logits.argmax(-1) == labels[part]).sum())
-    precision, recall = tp / selected, tp / real
-    theirs = {"accuracy": correct / len(labels), "sparsity": selected / int(masks.sum()), "precision": precision,
-              "recall": recall, "f1": 2 * precision * recall / (precision + recall)}
-    p_all = tp / selected_all
+    theirs = {"accuracy": correct / len(labels), "sparsity": counts.sparsity(), "precision": counts.precision(),
+              "recall": counts.recall(), "f1": counts.f1()}
     out = {k: (float(ours[k]), float(v)) for k, v in theirs.items()}
-    out["f1_reference_metric"] = (math.nan, 2 * p_all * recall / (p_all + recall))
+    out["f1_reference_metric"] = (math.nan, with_padding.f1())
     for k, (a, b) in out.items():
         print(f"{k}: engine {a:.6f} reference {b:.6f}", flush=True)
     return out
