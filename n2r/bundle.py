@@ -137,16 +137,16 @@ class Bundle:
         return "graph" if self.config.model.encoder == "gcn" else "text"
 
     def explain(self, item: dict[str, Any] | str) -> dict[str, Any]:
-        """Deterministic rationale, predicted label and probability for one input.
+        """Rationale, predicted label and probabilities for one input (see :mod:`n2r.inputs` for
+        the input forms and :func:`n2r.explain.explain_many` for the result)."""
+        return self.explain_many([item])[0]
 
-        Text: a string (tokenised like AG News: lower-cased words and punctuation) or
-        ``{"tokens": [...]}``/``{"text": ...}``. Graph: ``{"x": [[...]], "edge_index": [[...], [...]]}``.
-        """
-        from n2r.explain import explain_graph, explain_text
+    def explain_many(self, items, limits=None) -> list[dict[str, Any]]:
+        """:meth:`explain` for several inputs, batched by length; an input the model cannot take
+        raises :class:`n2r.inputs.InputError` naming it."""
+        from n2r.explain import explain_many
 
-        if self.kind == "graph":
-            return explain_graph(self, item)
-        return explain_text(self, item)
+        return explain_many(self, items, limits)
 
 
 def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:

@@ -112,21 +112,31 @@ def _explain(args: argparse.Namespace) -> int:
         count = write_predictions(bundle, gold_for_bundle(bundle, args.eraser, args.split), args.out)
         print(f"{count} predictions ({args.split}) written to {args.out}")
         return 0
+    from n2r.inputs import parse_item
+
+    def checked(value, where: str) -> dict:
+        return parse_item(value, bundle.kind, where=where, in_channels=bundle.config.model.in_channels)
+
     items: list = []
     if args.text is not None:
-        items.append(args.text)
+        items.append(checked({"text": args.text}, "--text"))
     if args.file:
         for lineno, line in enumerate(Path(args.file).read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 try:
-                    items.append(json.loads(line))
+                    value = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise DataError(args.file, f"not valid JSON ({exc.msg})", lineno) from None
+                items.append(checked(value, f"{args.file}:{lineno}"))
     if args.graph:
-        items.append(json.loads(Path(args.graph).read_text()))
+        try:
+            value = json.loads(Path(args.graph).read_text())
+        except json.JSONDecodeError as exc:
+            raise DataError(args.graph, f"not valid JSON ({exc.msg})") from None
+        items.append(checked(value, args.graph))
     if not items:
         raise SystemExit("n2r: error: give --text, --file or --graph")
-    results = [bundle.explain(item) for item in items]
+    results = bundle.explain_many(items)
     for r in results:
         print(json.dumps(r))
     if args.html:
@@ -215,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands the pipelines add (pipelines/cli.py); named here only to point a user at them.
-RAY_COMMANDS = ("sweep", "resume", "export")
+RAY_COMMANDS = ("sweep", "resume", "export", "serve")
 
 
 def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
@@ -224,6 +234,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     from n2r.config import ConfigError
     from n2r.checkpoint import CheckpointError
     from n2r.engine import NonFiniteLossError
+    from n2r.inputs import InputError
     from n2r.registry import UnknownNameError
 
     args = parser.parse_args(argv)
@@ -233,7 +244,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, DataError, CheckpointError, NonFiniteLossError, UnknownNameError, BundleError,
-            FileNotFoundError) as exc:
+            InputError, FileNotFoundError) as exc:
         print(f"n2r: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,43 +1,49 @@
-"""Explaining new inputs with a loaded bundle: rationale, label and probability as plain data."""
+"""Explaining new inputs with a loaded bundle: rationale, label and probability as plain data.
+
+:func:`explain_many` is the one way in, for ``n2r explain`` and for every batch ``n2r serve``
+runs: inputs are checked by :mod:`n2r.inputs`, texts are grouped by length into buckets (the
+longest input of a bucket at most ``bucket_ratio`` × its shortest) and each bucket is padded to
+its own longest input (or to ``train.pad_to`` for bundles trained that way), so a request's
+answer does not depend on which other requests shared its batch.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
 from n2r.batch import collate_text
-from n2r.data.base import simple_tokenize
+from n2r.inputs import InputLimits, parse_item
 from n2r.metrics import spans_of
 
-
-def _tokens_of(item: dict[str, Any] | str) -> list[str]:
-    if isinstance(item, str):
-        tokens = simple_tokenize(item)
-    elif "tokens" in item:
-        tokens = [str(t) for t in item["tokens"]]
-    elif "text" in item:
-        tokens = simple_tokenize(str(item["text"]))
-    else:
-        raise ValueError("an input needs 'text' or 'tokens'")
-    if not tokens:
-        raise ValueError("an input has no tokens")
-    return tokens
+BUCKET_RATIO = 2.0
+MAX_BATCH = 256
+# Library and command-line use: only what the model itself cannot take is refused (a bundle's
+# ``train.pad_to``); ``n2r serve`` passes its own, configurable limits.
+NO_LIMITS = InputLimits(max_items=2**62, max_tokens=2**62, max_text_chars=2**62, max_nodes=2**62, max_edges=2**62)
 
 
 def encode_text(bundle, tokens: list[str]) -> tuple[Any, list[int | None]]:
     """One document as a batch of one, plus the word index of every model unit (``None`` for
     special tokens): GloVe ids are one unit per word, BERT sub-words map back to their word."""
+    examples, word_of = encode_examples(bundle, [tokens])
+    return collate_text(examples, pad_id=pad_id_of(bundle), pad_to=bundle.config.train.pad_to).to(bundle.device), \
+        word_of[0]
+
+
+def encode_examples(bundle, documents: Sequence[list[str]]) -> tuple[list[dict[str, Any]], list[list[int | None]]]:
+    """Documents (token lists) → model examples and, per document, the word index of each unit."""
     if bundle.vocab is not None:
-        example = {"input_ids": bundle.vocab.encode(tokens), "label": 0}
-        word_of: list[int | None] = list(range(len(tokens)))
-        pad_id = 0
-    else:
-        enc = bundle.tokenizer([tokens], is_split_into_words=True, truncation=True, max_length=512)
-        word_of = enc.word_ids(0)
-        example = {"input_ids": enc["input_ids"][0], "label": 0,
-                   "unit_mask": [0 if w is None else 1 for w in word_of]}
-        pad_id = bundle.tokenizer.pad_token_id or 0
-    return collate_text([example], pad_id=pad_id).to(bundle.device), word_of
+        return ([{"input_ids": bundle.vocab.encode(tokens), "label": 0} for tokens in documents],
+                [list(range(len(tokens))) for tokens in documents])
+    enc = bundle.tokenizer([list(t) for t in documents], is_split_into_words=True, truncation=True, max_length=512)
+    word_of = [enc.word_ids(i) for i in range(len(documents))]
+    return ([{"input_ids": ids, "label": 0, "unit_mask": [0 if w is None else 1 for w in words]}
+             for ids, words in zip(enc["input_ids"], word_of)], word_of)
+
+
+def pad_id_of(bundle) -> int:
+    return 0 if bundle.vocab is not None else (bundle.tokenizer.pad_token_id or 0)
 
 
 def to_words(values: list[float], word_of: list[int | None], n_words: int) -> list[float]:
@@ -50,34 +56,94 @@ def to_words(values: list[float], word_of: list[int | None], n_words: int) -> li
     return out
 
 
-@torch.no_grad()
-def explain_text(bundle, item: dict[str, Any] | str) -> dict[str, Any]:
-    tokens = _tokens_of(item)
-    batch, word_of = encode_text(bundle, tokens)
-    out = bundle.model(batch)
-    probs = out.logits.float().softmax(-1)[0]
-    bits = [int(v > 0.5) for v in to_words(out.z[0].tolist(), word_of, len(tokens))]
-    label = int(probs.argmax())
-    return {"tokens": tokens, "rationale": bits, "spans": [list(span) for span in spans_of(bits)], "label": label,
-            "probability": float(probs[label]), "probabilities": [float(p) for p in probs]}
+def length_buckets(lengths: Sequence[int], ratio: float = BUCKET_RATIO, max_size: int = MAX_BATCH) -> list[list[int]]:
+    """Indices grouped by length, shortest first; in each group the longest length is at most
+    ``ratio`` × the shortest (so padding at most doubles a group's work at the default ratio)
+    and there are at most ``max_size`` indices."""
+    if ratio < 1 or max_size < 1:
+        raise ValueError(f"length_buckets: ratio must be ≥ 1 and max_size ≥ 1, got {ratio}, {max_size}")
+    buckets: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if buckets and len(buckets[-1]) < max_size and lengths[i] <= ratio * lengths[buckets[-1][0]]:
+            buckets[-1].append(i)
+        else:
+            buckets.append([i])
+    return buckets
+
+
+def explain_many(bundle, items: Sequence[Any], limits: InputLimits | None = None,
+                 bucket_ratio: float = BUCKET_RATIO) -> list[dict[str, Any]]:
+    """Rationale, predicted label and class probabilities for each input, in order. ``limits``
+    (default: none but the bundle's ``train.pad_to``) bound each input's size.
+
+    Text result: ``tokens``, ``rationale`` (0/1 per token), ``spans`` (``[start, end)`` of the
+    selected runs), ``label``, ``probability`` (of the label), ``probabilities``. Graph result:
+    ``edges`` (the selected ``[source, target]`` pairs), ``edge_scores`` (selection probability
+    of every input edge), ``label``, ``probability``, ``probabilities``."""
+    if not items:
+        return []
+    limits = (limits or NO_LIMITS).for_bundle(bundle.config)
+    in_channels = bundle.config.model.in_channels
+    checked = [parse_item(item, bundle.kind, limits, f"input {i}" if len(items) > 1 else "input", in_channels)
+               for i, item in enumerate(items)]
+    if bundle.kind == "graph":
+        return [r for start in range(0, len(checked), MAX_BATCH)
+                for r in _explain_graphs(bundle, checked[start:start + MAX_BATCH])]
+    return _explain_texts(bundle, [item["tokens"] for item in checked], bucket_ratio)
 
 
 @torch.no_grad()
-def explain_graph(bundle, item: dict[str, Any]) -> dict[str, Any]:
+def _explain_texts(bundle, documents: list[list[str]], bucket_ratio: float) -> list[dict[str, Any]]:
+    examples, word_of = encode_examples(bundle, documents)
+    results: list[dict[str, Any]] = [{}] * len(documents)
+    for bucket in length_buckets([len(e["input_ids"]) for e in examples], bucket_ratio):
+        batch = collate_text([examples[i] for i in bucket], pad_id=pad_id_of(bundle),
+                             pad_to=bundle.config.train.pad_to).to(bundle.device)
+        out = bundle.model(batch)
+        probs = out.logits.float().softmax(-1).cpu()
+        z = out.z.float().cpu()
+        for row, i in enumerate(bucket):
+            tokens = documents[i]
+            bits = [int(v > 0.5) for v in to_words(z[row].tolist(), word_of[i], len(tokens))]
+            results[i] = {"tokens": tokens, "rationale": bits, "spans": [list(s) for s in spans_of(bits)],
+                          **_label(probs[row])}
+    return results
+
+
+@torch.no_grad()
+def _explain_graphs(bundle, graphs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from torch_geometric.data import Batch, Data
 
-    try:
-        x = torch.tensor(item["x"], dtype=torch.float32)
-        edge_index = torch.tensor(item["edge_index"], dtype=torch.long).view(2, -1)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"a graph input needs 'x' (nodes × features) and 'edge_index' (2 lists): {exc}") from None
-    if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= x.shape[0]):
-        raise ValueError(f"an edge points past the graph's {x.shape[0]} nodes")
-    batch = Batch.from_data_list([Data(x=x, edge_index=edge_index, y=torch.zeros(1, dtype=torch.long))]).to(bundle.device)
+    data = [Data(x=torch.tensor(g["x"], dtype=torch.float32),
+                 edge_index=torch.tensor(g["edge_index"], dtype=torch.long).view(2, -1),
+                 y=torch.zeros(1, dtype=torch.long)) for g in graphs]
+    batch = Batch.from_data_list(data).to(bundle.device)
     out = bundle.model(batch)
-    probs = out.logits.float().softmax(-1)[0]
-    scores = out.generator_logits.float().softmax(-1)[:, 1]
-    keep = out.z > 0.5
+    probs = out.logits.float().softmax(-1).cpu()
+    scores = out.generator_logits.float().softmax(-1)[:, 1].cpu()
+    keep = (out.z > 0.5).cpu()
+    results, start = [], 0
+    for g, graph in enumerate(data):                    # PyG keeps each graph's edges together, in order
+        end = start + graph.edge_index.shape[1]
+        edges = graph.edge_index[:, keep[start:end]]
+        results.append({"edges": edges.t().tolist(), "edge_scores": scores[start:end].tolist(), **_label(probs[g])})
+        start = end
+    return results
+
+
+def _label(probs: torch.Tensor) -> dict[str, Any]:
     label = int(probs.argmax())
-    return {"edges": edge_index[:, keep.cpu()].t().tolist(), "edge_scores": scores.cpu().tolist(),
-            "label": label, "probability": float(probs[label]), "probabilities": [float(p) for p in probs]}
+    return {"label": label, "probability": float(probs[label]), "probabilities": [float(p) for p in probs]}
+
+
+def as_response(result: dict[str, Any]) -> dict[str, Any]:
+    """An :func:`explain_many` result in the served JSON shape: ``label``, ``probability``,
+    ``probabilities`` and ``rationale`` — for text the input ``tokens`` beside
+    ``rationale.tokens`` (the selected ones), ``rationale.spans`` and ``rationale.mask``; for
+    graphs ``rationale.edges`` and ``rationale.edge_scores``."""
+    head = {key: result[key] for key in ("label", "probability", "probabilities")}
+    if "edges" in result:
+        return {**head, "rationale": {"edges": result["edges"], "edge_scores": result["edge_scores"]}}
+    selected = [t for t, bit in zip(result["tokens"], result["rationale"]) if bit]
+    return {**head, "tokens": result["tokens"],
+            "rationale": {"tokens": selected, "spans": result["spans"], "mask": result["rationale"]}}

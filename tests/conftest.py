@@ -63,6 +63,38 @@ def small_data():
                         embedding_matrix=torch.randn(len(vocab), 8), vocab=vocab)
 
 
+TEXT_RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32,
+                                                           "min_len": 5, "max_len": 9}},
+            "model": {"encoder": "gru", "hidden_size": 8},
+            "objective": {"name": "n2r", "sparsity_target": 0.2},
+            "train": {"epochs": 2, "batch_size": 16}}
+GRAPH_RUN = {"data": {"name": "ba2motifs", "options": {"n_graphs": 40, "base_nodes": 8}},
+             "model": {"encoder": "gcn", "hidden_size": 8, "degree_bins": 4},
+             "objective": {"name": "n2r", "sparsity_target": 0.2}, "train": {"epochs": 1, "batch_size": 8}}
+
+
+def _exported(root: Path, run: dict) -> tuple[Path, dict]:
+    from n2r.config import RunConfig
+    from n2r.runner import train_run
+    from pipelines.export import export_checkpoint
+
+    summary = train_run(RunConfig.from_dict(run), root / "run")
+    return export_checkpoint(root / "run" / "checkpoint.pt", root / "bundle", cache_dir=str(root / "cache")), summary
+
+
+@pytest.fixture(scope="session")
+def text_bundle(tmp_path_factory):
+    """``(folder, training summary)`` of a GRU bundle trained 2 epochs on synthetic text (read-only:
+    copy it before altering it)."""
+    return _exported(tmp_path_factory.mktemp("text-bundle"), TEXT_RUN)
+
+
+@pytest.fixture(scope="session")
+def graph_bundle(tmp_path_factory):
+    """The folder of a GCN bundle trained 1 epoch on 40 BA-2Motifs graphs (10 node features)."""
+    return _exported(tmp_path_factory.mktemp("graph-bundle"), GRAPH_RUN)[0]
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """One real local Ray instance for the whole test session (started on first use)."""

@@ -6,23 +6,8 @@ import torch
 
 from n2r.bundle import BundleError, load_bundle
 from n2r.config import RunConfig
-from n2r.runner import train_run
-from pipelines.export import export_checkpoint
+from n2r.inputs import InputError
 from tests.helpers import run_cli
-
-TEXT_RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32,
-                                                           "min_len": 5, "max_len": 9}},
-            "model": {"encoder": "gru", "hidden_size": 8},
-            "objective": {"name": "n2r", "sparsity_target": 0.2},
-            "train": {"epochs": 2, "batch_size": 16}}
-
-
-@pytest.fixture(scope="module")
-def text_bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bundle")
-    summary = train_run(RunConfig.from_dict(TEXT_RUN), root / "run")
-    bundle = export_checkpoint(root / "run" / "checkpoint.pt", root / "bundle", cache_dir=str(root / "cache"))
-    return bundle, summary
 
 
 def test_bundle_files_manifest_and_metrics_card(text_bundle):
@@ -90,18 +75,13 @@ def test_cli_explain_text_file_and_html(text_bundle, tmp_path):
     assert done.returncode == 2 and "metrics.json: SHA-256 differs" in done.stderr
 
 
-def test_graph_bundle_explains_edges(tmp_path):
-    run = {"data": {"name": "ba2motifs", "options": {"n_graphs": 40, "base_nodes": 8}},
-           "model": {"encoder": "gcn", "hidden_size": 8, "degree_bins": 4},
-           "objective": {"name": "n2r", "sparsity_target": 0.2}, "train": {"epochs": 1, "batch_size": 8}}
-    train_run(RunConfig.from_dict(run), tmp_path / "run")
-    bundle = load_bundle(export_checkpoint(tmp_path / "run" / "checkpoint.pt", tmp_path / "b",
-                                           cache_dir=str(tmp_path / "cache")))
+def test_graph_bundle_explains_edges(graph_bundle):
+    bundle = load_bundle(graph_bundle)
     graph = {"x": [[0.1] * 10] * 4, "edge_index": [[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]]}
     result = bundle.explain(graph)
     assert len(result["edge_scores"]) == 6 and all(e in [[0, 1], [1, 0], [1, 2], [2, 1], [2, 3], [3, 2]]
                                                    for e in result["edges"])
-    with pytest.raises(ValueError, match="an edge points past the graph's 4 nodes"):
+    with pytest.raises(InputError, match=r"input.edge_index: edge 0 \(0 → 9\) points outside the graph's 4 nodes"):
         bundle.explain({"x": graph["x"], "edge_index": [[0], [9]]})
     assert torch.equal(load_bundle(bundle.path).model.state_dict()["predictor.classifier.weight"],
                        bundle.model.state_dict()["predictor.classifier.weight"])
