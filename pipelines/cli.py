@@ -134,6 +134,45 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    """``n2r serve``: verify the bundles, start Ray (or join ``--address``) and Serve, answer
+    requests until interrupted (Ctrl-C or SIGTERM), then shut Serve down."""
+    import signal
+    import threading
+
+    from n2r.inputs import InputLimits
+    from pipelines.serve import ServeOptions, bundle_names, start, stop
+
+    try:
+        limits = InputLimits(max_items=args.max_items, max_tokens=args.max_tokens)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    options = ServeOptions(host=args.host, port=args.port, replicas=args.replicas, max_batch_size=args.max_batch_size,
+                           batch_wait_ms=args.batch_wait_ms, device=args.device, cpus_per_replica=args.cpus_per_replica,
+                           gpus_per_replica=args.gpus_per_replica, max_body_bytes=args.max_body_bytes, limits=limits)
+    bundles = bundle_names(args.bundles)           # a tampered bundle is refused here, before Ray starts
+    ensure_ray(args.address)
+    import ray
+
+    from pipelines.sweep import local_shortfall
+
+    short = local_shortfall(options.resources_per_replica, options.replicas * len(bundles), ray.cluster_resources())
+    if short is not None:
+        raise ConfigError(f"--replicas {options.replicas} × {len(bundles)} bundle(s) need {short[1]:g} {short[0]}, "
+                          f"this local Ray instance has {short[2]:g} (see --cpus-per-replica, --gpus-per-replica)")
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    url = start(bundles, options)
+    for name in bundles:
+        print(f"{name}: POST {url}/v1/{name}/explain   GET {url}/v1/{name}", flush=True)
+    print(f"health: GET {url}/healthz  (Ctrl-C stops)", flush=True)
+    stopping.wait()
+    stop()
+    print("stopped", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = library.build_parser()
     train = parser.commands["train"]
@@ -165,6 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="local folder for the bundles")
     export.add_argument("--cache", default=None)
     export.set_defaults(func=_export)
+    serve = sub.add_parser("serve", help="serve exported bundles over HTTP (Ray Serve), batched")
+    serve.add_argument("bundles", nargs="+", metavar="BUNDLE", help="bundle folder, or NAME=FOLDER (the route name; "
+                       "default the folder's name)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--replicas", type=int, default=1, help="model replicas per bundle")
+    serve.add_argument("--max-batch-size", type=int, default=16, help="inputs per model call (1: no batching)")
+    serve.add_argument("--batch-wait-ms", type=float, default=5.0, help="longest wait for a batch to fill")
+    serve.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    serve.add_argument("--cpus-per-replica", type=float, default=1.0)
+    serve.add_argument("--gpus-per-replica", type=float, default=1.0, help="with --device cuda (fractions share a GPU)")
+    serve.add_argument("--max-tokens", type=int, default=512, help="longest text accepted, in words (413 above)")
+    serve.add_argument("--max-items", type=int, default=64, help="most inputs in one request")
+    serve.add_argument("--max-body-bytes", type=int, default=4 << 20, help="largest request body")
+    serve.add_argument("--address", default=None, help="serve on a running Ray cluster instead of a local one")
+    serve.set_defaults(func=_serve)
     return parser
 
 
