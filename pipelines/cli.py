@@ -163,7 +163,12 @@ def _serve(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    url = start(bundles, options)
+    try:
+        url = start(bundles, options)
+    except RuntimeError as exc:          # a replica failed to start: Serve's message, then clean up
+        stop()
+        print(f"n2r: error: {exc} (the replicas' own logs: Ray's session folder, logs/serve/)", file=sys.stderr)
+        return 1
     for name in bundles:
         print(f"{name}: POST {url}/v1/{name}/explain   GET {url}/v1/{name}", flush=True)
     print(f"health: GET {url}/healthz  (Ctrl-C stops)", flush=True)

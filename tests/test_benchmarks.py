@@ -161,3 +161,28 @@ def test_objectives_option_keeps_only_the_named_methods():
     assert narrowed.raw["objectives"] == ["rnp", "rnp+n2r"] and len(spec.studies) == 3   # a new spec
     with pytest.raises(SystemExit, match="'mmi' is not an objective of movies.yaml"):
         protocol.only_objectives(spec, ["mmi"], "movies.yaml")
+
+
+def test_serve_load_sends_exactly_the_requests_and_reports_percentiles():
+    bench = load_benchmark("serve")
+    assert bench.percentile([3.0, 1.0, 2.0, 4.0], 50) == 2.5
+    assert bench.percentile([5.0], 99) == 5.0 and bench.percentile(list(range(101)), 95) == 95.0
+    seen, connections = [], []
+
+    def send(connection, item):
+        seen.append((connection, item["i"]))
+
+    def connect():
+        connections.append(object())
+        return None
+
+    result = bench.run_load(send, [{"i": i} for i in range(7)], requests=40, concurrency=4, connect=connect)
+    assert len(seen) == 40 and len(connections) == 4
+    assert sorted(i for _, i in seen) == sorted(k % 7 for k in range(40))            # round-robin over inputs
+    assert result["rps"] > 0 and result["p50"] <= result["p95"] <= result["p99"]
+
+    def failing(connection, item):
+        raise ConnectionError("refused")
+
+    with pytest.raises(RuntimeError, match="a request failed: ConnectionError"):
+        bench.run_load(failing, [{"i": 0}], requests=5, concurrency=2)

@@ -176,11 +176,23 @@ def test_bundle_names_and_options_are_checked():
         ServeOptions(max_batch_size=0)
     with pytest.raises(ConfigError, match="serve option gpus_per_replica"):
         ServeOptions(device="cuda", gpus_per_replica=2.0)
+    from pipelines.sweep import LOCAL_MARKER, local_shortfall
+
+    cuda = ServeOptions(device="cuda", gpus_per_replica=0.5, cpus_per_replica=0.5)
+    assert cuda.resources_per_replica == {"CPU": 0.5, "GPU": 0.5}
+    assert ServeOptions().resources_per_replica == {"CPU": 1.0}
+    here = {"CPU": 8.0, LOCAL_MARKER: 1.0}                   # a local instance without GPUs refuses before deploying
+    assert local_shortfall(cuda.resources_per_replica, 2, here) == ("GPU", 1.0, 0.0)
 
 
 def test_sigterm_stops_the_command(served):
+    import psutil
+
     url, name, proc, log = served
     assert f"{name}: POST {url}/v1/{name}/explain" in log.read_text()
+    port = int(url.rsplit(":", 1)[1])
+    listening = {c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port}
+    assert listening == {"127.0.0.1"}                        # this machine only, unless --host says otherwise
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0, log.read_text()
     assert log.read_text().rstrip().endswith("stopped")
