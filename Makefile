@@ -14,7 +14,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --no-compile -e ".[test]"   # modules compile on first import: half the install time
+	$(VENV)/bin/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
 test: $(STAMP)

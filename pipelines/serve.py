@@ -203,9 +203,11 @@ class Gateway:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             return error(413, f"request body of {declared} bytes, more than the limit of {self.max_body_bytes}", "body")
-        body = await request.body()
-        if len(body) > self.max_body_bytes:
-            return error(413, f"request body of {len(body)} bytes, more than the limit of {self.max_body_bytes}", "body")
+        body = bytearray()
+        async for chunk in request.stream():          # read no further than the limit (chunked bodies too)
+            body += chunk
+            if len(body) > self.max_body_bytes:
+                return error(413, f"request body over the limit of {self.max_body_bytes} bytes", "body")
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

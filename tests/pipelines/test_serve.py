@@ -1,6 +1,7 @@
 """``n2r serve`` on a real local Ray Serve (CPU): answers equal ``n2r explain``, bad requests get
 their 4xx without hurting the replicas, two bundles side by side, concurrent requests batched, a
 tampered bundle refused before anything starts, and the command itself up and stopped."""
+import http.client
 import json
 import os
 import shutil
@@ -118,6 +119,12 @@ def test_bad_requests_get_their_4xx_and_the_replicas_stay_up(served):
         got, answer = call(url + route.format(t=name), method, None if raw else body, raw=raw)
         assert (got, answer.get("field")) == (status, field), (route, body, answer)
         assert words in answer["error"], (route, answer)
+    connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=60)
+    connection.request("POST", f"/v1/{name}/explain", body=iter([b'{"text": "' + b"a " * 20000] * 3),
+                       encode_chunked=True)                 # no Content-Length: counted while read
+    response = connection.getresponse()
+    assert response.status == 413 and "over the limit of 65536" in json.loads(response.read())["error"]
+    connection.close()
     assert call(f"{url}/healthz") == (200, {"status": "ok", "bundles": {name: "ok", "graphs": "ok"}})
     assert call(f"{url}/v1/{name}/explain", "POST", {"text": "still fine"})[0] == 200
 
