@@ -18,7 +18,7 @@ from pipelines.layout import SUMMARY_FILE, SWEEP_FILE
 from pipelines.spec import SweepSpec, with_data_dir
 from pipelines.storage import Staging, Storage
 from pipelines.summary import print_summary
-from pipelines.sweep import ensure_ray, run_sweep
+from pipelines.sweep import check_fits, ensure_ray, ray_resources, run_sweep
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -27,16 +27,15 @@ def _train(args: argparse.Namespace) -> int:
         return library._train(args)
     from pipelines.train import build_trainer
 
-    cfg = library.load_run_config(args)
-    ensure_ray(args.address)
-    import ray
-
     from pipelines.sweep import local_shortfall
 
-    short = local_shortfall({"CPU": 1.0, **({"GPU": 1.0} if args.gpu else {})}, args.workers, ray.cluster_resources())
+    cfg = library.load_run_config(args)
+    short = local_shortfall({"CPU": 1.0, **({"GPU": 1.0} if args.gpu else {})}, args.workers,
+                            ray_resources(args.address))
     if short is not None:
         raise ConfigError(f"--workers {args.workers}{' --gpu' if args.gpu else ''}: needs {short[1]:g} {short[0]}, "
                           f"this local Ray instance has {short[2]:g}")
+    ensure_ray(args.address)
     result = build_trainer(cfg, num_workers=args.workers, storage_path=str(Path(args.out or "runs/train").resolve()),
                            name="train", use_gpu=args.gpu, cache_dir=args.cache).fit()
     print(json.dumps(result.metrics, indent=2, default=str))
@@ -94,6 +93,9 @@ def _sweep(args: argparse.Namespace) -> int:
     specs = [with_data_dir(SweepSpec.from_yaml(f), args.data_dir) for f in files]  # all validated before any trial
     if args.num_samples:
         specs = [spec.with_overrides({"search.num_samples": args.num_samples}) for spec in specs]
+    resources = ray_resources(args.address)
+    for spec in specs:                                      # refused before a local Ray is started for them
+        check_fits(spec, resources)
     ensure_ray(args.address)
     root = Storage.resolve(args.storage)
     dirs, useful, capacity = [], 0.0, 0.0
@@ -151,15 +153,13 @@ def _serve(args: argparse.Namespace) -> int:
                            batch_wait_ms=args.batch_wait_ms, device=args.device, cpus_per_replica=args.cpus_per_replica,
                            gpus_per_replica=args.gpus_per_replica, max_body_bytes=args.max_body_bytes, limits=limits)
     bundles = bundle_names(args.bundles)           # a tampered bundle is refused here, before Ray starts
-    ensure_ray(args.address)
-    import ray
-
     from pipelines.sweep import local_shortfall
 
-    short = local_shortfall(options.resources_per_replica, options.replicas * len(bundles), ray.cluster_resources())
+    short = local_shortfall(options.resources_per_replica, options.replicas * len(bundles), ray_resources(args.address))
     if short is not None:
         raise ConfigError(f"--replicas {options.replicas} × {len(bundles)} bundle(s) need {short[1]:g} {short[0]}, "
                           f"this local Ray instance has {short[2]:g} (see --cpus-per-replica, --gpus-per-replica)")
+    ensure_ray(args.address)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())

@@ -210,6 +210,22 @@ def _resources(spec: SweepSpec) -> dict[str, float]:
     return {"CPU": 0, "TRAIN_DRIVER": 0.01} if spec.num_workers > 1 else dict(spec.resources_per_worker)
 
 
+def ray_resources(address: str | None = None) -> dict[str, float]:
+    """The resources work will be placed on: a running Ray's (started in this process, or the
+    cluster at ``address``, which this connects to), else those of the local instance
+    :func:`ensure_ray` would start — without starting it, so that work which cannot run there is
+    refused in a second instead of after a Ray start-up."""
+    import ray
+
+    if ray.is_initialized() or address:
+        ensure_ray(address)
+        return ray.cluster_resources()
+    import torch
+
+    return {"CPU": float(os.cpu_count() or 1) + LOCAL_SPARE_CPUS, "GPU": float(torch.cuda.device_count()),
+            LOCAL_MARKER: 1.0}
+
+
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to ``address`` or start a local Ray (with the small ``TRAIN_DRIVER`` resource the
     driver side of multi-worker trials asks for)."""

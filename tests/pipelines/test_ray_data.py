@@ -50,7 +50,7 @@ def test_text_bert_tokenization_in_map_batches(ray_local, tmp_path):
 def test_graph_round_trip_builds_pyg_batches(ray_local, tmp_path):
     cfg = RunConfig.from_dict({"data": {"name": "ba2motifs", "options": {"n_graphs": 40}},
                                "model": {"encoder": "gcn", "hidden_size": 8, "degree_bins": 4}})
-    data = build_ray_data(cfg, cache_dir=tmp_path)
+    data = build_ray_data(cfg, cache_dir=tmp_path, splits=("train",))
     batch = next(iter_epoch(data.datasets["train"], data.kind, 8, epoch=1, seed=0))
     assert batch.num_graphs == 8 and batch.edge_gt.shape[0] == batch.edge_index.shape[1]
     model = build_rationalizer(cfg.model, **data.model_inputs)
@@ -68,7 +68,7 @@ def test_small_entries_are_materialized_once_large_ones_stream(ray_local, tmp_pa
 
 
 def test_order_is_deterministic_per_seed_and_epoch(ray_local, tmp_path):
-    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path, materialize=False, splits=("train",))
+    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path, materialize=True, splits=("train",))
     ds = data.datasets["train"]
     run = lambda seed, epoch: ids_of(iter_epoch(ds, data.kind, 32, seed=seed, epoch=epoch))  # noqa: E731
     first = run(0, 1)
@@ -77,7 +77,7 @@ def test_order_is_deterministic_per_seed_and_epoch(ray_local, tmp_path):
 
 
 def test_bucketing_cuts_padding(ray_local, tmp_path):
-    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path)
+    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path, splits=("train",))
     ds = data.datasets["train"]
     def padding(batches):
         batches = list(batches)

@@ -15,6 +15,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import torch
 
 from n2r.bundle import load_bundle
 from n2r.explain import as_response
@@ -183,13 +184,18 @@ def test_bundle_names_and_options_are_checked():
         ServeOptions(max_batch_size=0)
     with pytest.raises(ConfigError, match="serve option gpus_per_replica"):
         ServeOptions(device="cuda", gpus_per_replica=2.0)
-    from pipelines.sweep import LOCAL_MARKER, local_shortfall
-
-    cuda = ServeOptions(device="cuda", gpus_per_replica=0.5, cpus_per_replica=0.5)
-    assert cuda.resources_per_replica == {"CPU": 0.5, "GPU": 0.5}
+    assert ServeOptions(device="cuda", gpus_per_replica=0.5).resources_per_replica == {"CPU": 1.0, "GPU": 0.5}
     assert ServeOptions().resources_per_replica == {"CPU": 1.0}
-    here = {"CPU": 8.0, LOCAL_MARKER: 1.0}                   # a local instance without GPUs refuses before deploying
-    assert local_shortfall(cuda.resources_per_replica, 2, here) == ("GPU", 1.0, 0.0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_replicas_on_a_local_instance_without_gpus_are_refused_before_ray_starts(text_bundle):
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "serve", str(text_bundle[0]), "--device", "cuda",
+                           "--gpus-per-replica", "0.5", "--replicas", "2"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert "--replicas 2 × 1 bundle(s) need 1 GPU, this local Ray instance has 0" in done.stderr
+    assert "started a local Ray" not in done.stderr
 
 
 def test_sigterm_stops_the_command(served):

@@ -151,6 +151,7 @@ def test_a_gpu_sweep_on_a_local_instance_without_gpus_is_refused_before_any_tria
     assert done.returncode == 2, done.stderr[-2000:]
     assert "gpu.yaml: resources.use_gpu: each trial needs 1 × 0.25 GPU, this local Ray instance has 0" in done.stderr
     assert not (tmp_path / "runs" / "tiny").exists()                   # nothing was started or written
+    assert "started a local Ray" not in done.stderr                     # refused before Ray starts
 
 
 def test_a_gpu_training_on_a_local_instance_without_gpus_is_refused_before_it_starts(tmp_path):
@@ -160,6 +161,7 @@ def test_a_gpu_training_on_a_local_instance_without_gpus_is_refused_before_it_st
                           env={**os.environ, "RAY_AUTH_MODE": "disabled"})
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"--workers 2 --gpu: needs 2 GPU, this local Ray instance has {torch.cuda.device_count()}" in done.stderr
+    assert "started a local Ray" not in done.stderr
 
 
 def test_shipped_spaces_are_valid():
