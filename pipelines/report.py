@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,35 +20,48 @@ W, H, PAD, LEGEND = 480, 220, 36, 130   # LEGEND: width kept right of the plot f
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
+def nice_ticks(lo: float, hi: float, intervals: int = 5) -> list[float]:
+    """Round tick values covering ``[lo, hi]``: the step is the smallest of 1, 2, 2.5, 5 × 10^k
+    giving at most ``intervals`` intervals over the span, the ends are the multiples of the step
+    at or beyond ``lo`` and ``hi`` (an empty span is widened by a quarter of the value, or ½)."""
+    if hi <= lo:
+        pad = abs(lo) / 4 or 0.5
+        lo, hi = lo - pad, hi + pad
+    raw = (hi - lo) / intervals
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    start, stop = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    return [round(k * step, 12) for k in range(start, stop + 1)]
+
+
 def _scale(values: list[float], lo: float | None = None, hi: float | None = None):
-    lo = min(values) if lo is None else lo
-    hi = max(values) if hi is None else hi
-    span = (hi - lo) or 1.0
-    return lambda v: (v - lo) / span, lo, hi
+    """``(fraction of the axis, ticks)``: the axis runs from the first to the last nice tick."""
+    ticks = nice_ticks(min(values) if lo is None else lo, max(values) if hi is None else hi)
+    first, span = ticks[0], ticks[-1] - ticks[0]
+    return (lambda v: (v - first) / span), ticks
 
 
-def _axes(title: str, xlabel: str, ylabel: str, xlo: float, xhi: float, ylo: float, yhi: float) -> list[str]:
+def _axes(title: str, xlabel: str, ylabel: str, fx, xticks: list[float], fy, yticks: list[float]) -> list[str]:
     return [f"<svg width='{W}' height='{H}' xmlns='http://www.w3.org/2000/svg' font-size='10'>",
             f"<text x='{(W - LEGEND) / 2}' y='12' text-anchor='middle' font-weight='bold'>{html.escape(title)}</text>",
+            *_grid(fx, xticks, fy, yticks),
             f"<line x1='{PAD}' y1='{H - PAD}' x2='{W - LEGEND}' y2='{H - PAD}' stroke='#333'/>",
             f"<line x1='{PAD}' y1='{H - PAD}' x2='{PAD}' y2='20' stroke='#333'/>",
             f"<text x='{(W - LEGEND) / 2}' y='{H - 6}' text-anchor='middle'>{html.escape(xlabel)}</text>",
-            f"<text x='10' y='{H / 2}' transform='rotate(-90 10 {H / 2})' text-anchor='middle'>{html.escape(ylabel)}</text>",
-            *_ticks(xlo, xhi, ylo, yhi)]
+            f"<text x='10' y='{H / 2}' transform='rotate(-90 10 {H / 2})' text-anchor='middle'>{html.escape(ylabel)}</text>"]
 
 
-TICKS = 5   # intervals per axis: six labelled ticks with light grid lines
-
-
-def _ticks(xlo: float, xhi: float, ylo: float, yhi: float) -> list[str]:
+def _grid(fx, xticks: list[float], fy, yticks: list[float]) -> list[str]:
+    """A labelled tick with a light grid line at every nice tick of both axes."""
     out = []
-    for i in range(TICKS + 1):
-        x = PAD + (W - PAD - LEGEND) * i / TICKS
-        y = H - PAD - (H - PAD - 20) * i / TICKS
+    for v in xticks:
+        x = PAD + fx(v) * (W - PAD - LEGEND)
         out.append(f"<line x1='{x:.1f}' y1='20' x2='{x:.1f}' y2='{H - PAD}' stroke='#eee'/>"
-                   f"<text x='{x:.1f}' y='{H - PAD + 12}' text-anchor='middle'>{xlo + (xhi - xlo) * i / TICKS:.3g}</text>")
+                   f"<text x='{x:.1f}' y='{H - PAD + 12}' text-anchor='middle'>{v:g}</text>")
+    for v in yticks:
+        y = H - PAD - fy(v) * (H - PAD - 20)
         out.append(f"<line x1='{PAD}' y1='{y:.1f}' x2='{W - LEGEND}' y2='{y:.1f}' stroke='#eee'/>"
-                   f"<text x='{PAD - 3}' y='{y + 3:.1f}' text-anchor='end'>{ylo + (yhi - ylo) * i / TICKS:.3g}</text>")
+                   f"<text x='{PAD - 3}' y='{y + 3:.1f}' text-anchor='end'>{v:g}</text>")
     return out
 
 
@@ -59,9 +73,9 @@ def scatter(title: str, series: dict[str, list[tuple[float, float]]], xlabel: st
     points = [p for pts in series.values() for p in pts]
     if not points:
         return ""
-    fx, xlo, xhi = _scale([p[0] for p in points])
-    fy, ylo, yhi = _scale([p[1] for p in points], 0.0, 1.0)
-    out = _axes(title, xlabel, ylabel, xlo, xhi, ylo, yhi)
+    fx, xticks = _scale([p[0] for p in points])
+    fy, yticks = _scale([p[1] for p in points], 0.0, 1.0)
+    out = _axes(title, xlabel, ylabel, fx, xticks, fy, yticks)
     for i, (name, pts) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
         for x, y in pts:
@@ -76,9 +90,9 @@ def curves(title: str, series: dict[str, tuple[list[float], list[float]]], ylabe
     ys = [y for _, ys_ in series.values() for y in ys_]
     if not xs:
         return ""
-    fx, xlo, xhi = _scale(xs)
-    fy, ylo, yhi = _scale(ys, min(min(ys), 0.0), max(max(ys), 1.0))
-    out = _axes(title, "epoch", ylabel, xlo, xhi, ylo, yhi)
+    fx, xticks = _scale(xs)
+    fy, yticks = _scale(ys, min(min(ys), 0.0), max(max(ys), 1.0))
+    out = _axes(title, "epoch", ylabel, fx, xticks, fy, yticks)
     for i, (name, (x_values, y_values)) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
         pts = " ".join("{:.1f},{:.1f}".format(*_xy(fx, fy, x, y)) for x, y in zip(x_values, y_values))

@@ -80,6 +80,16 @@ SUMMARY = {
 }
 
 
+def test_nice_ticks_are_round_and_cover_the_range():
+    from pipelines.report import nice_ticks
+
+    assert nice_ticks(0.1, 0.3) == [0.1, 0.15, 0.2, 0.25, 0.3]
+    assert nice_ticks(0, 0.0928) == [0, 0.02, 0.04, 0.06, 0.08, 0.1]
+    assert nice_ticks(-0.517, 1) == [-1, -0.5, 0, 0.5, 1]
+    assert nice_ticks(1, 300) == [0, 100, 200, 300]
+    assert nice_ticks(0.2, 0.2) == [0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.26]
+
+
 def test_report_table_plots_and_examples(tmp_path):
     (tmp_path / SUMMARY_FILE).write_text(json.dumps(SUMMARY))
     (tmp_path / SWEEP_FILE).write_text(yaml.safe_dump({"space": {"objective.lambda_norm": {"loguniform": [0.1, 10.0]},
@@ -108,8 +118,9 @@ def test_report_table_plots_and_examples(tmp_path):
     left, right, bottom, top = PAD, W - LEGEND, H - PAD, 20
     assert [c[0] for c in page.circles[:5]] == [round(left + (right - left) * f, 1) for f in (0, 0.5, 1, 0.25, 0.75)]
     assert len({c[2] for c in page.circles[:5]}) == 2                # one colour per study
-    for label in ("0.1", "0.14", "0.18", "0.22", "0.26", "0.3", "0.2", "0.4", "0.6", "0.8"):   # ticks on both axes
+    for label in ("0.1", "0.15", "0.2", "0.25", "0.3", "0", "0.4", "0.6", "0.8", "1"):   # round ticks on both axes
         assert f">{label}</text>" in text, label
+    assert ">0.14</text>" not in text and ">0.18</text>" not in text
     cx, cy, _ = page.circles[1]                                     # sparsity 0.2, accuracy 0.9
     assert (cx, cy) == (round(left + (right - left) * 0.5, 1), round(bottom - 0.9 * (bottom - top), 1))
 
