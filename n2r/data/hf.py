@@ -68,7 +68,7 @@ def read_hf(path: str | Path, text: str | None = "text", tokens: str | None = No
             split_map: dict[str, str | None] | None = None, max_tokens: int = 256) -> ReadResult:
     """``split_map`` names what each source split becomes (``train``/``dev``/``test``, or ``None``
     to leave it out — e.g. a test split without public labels); ``rationale_format: evidence``
-    reads a list of evidence strings and marks the first place each one's tokens occur."""
+    reads a list of evidence strings and marks where each one's tokens occur (in document order)."""
     if rationale_format not in RATIONALE_FORMATS:
         raise ValueError(f"data.options.rationale_format: {rationale_format!r} is not one of {list(RATIONALE_FORMATS)}")
     sources = load_source(path)
@@ -170,15 +170,24 @@ def _rows(dataset, where: str, source: str, split: str, text: str | None, tokens
 
 
 def _evidence_bits(evidences: list[str], tokens: list[str], column: str, where: str, row: int) -> list[int]:
-    """Each evidence string, split on whitespace, marked where its tokens first occur in order."""
+    """Each evidence string, split on whitespace, marked where its tokens occur: the first place
+    at or after the end of the previous evidence (evidence lists come in document order, and a
+    short evidence often also occurs earlier), else the first place anywhere."""
     bits = [0] * len(tokens)
+    after = 0
     for evidence in evidences:
         words = evidence.split()
         n = len(words)
-        start = next((i for i in range(len(tokens) - n + 1) if words and tokens[i:i + n] == words), None)
+
+        def first(begin: int) -> int | None:
+            return next((i for i in range(begin, len(tokens) - n + 1) if words and tokens[i:i + n] == words), None)
+
+        start = first(after)
+        start = first(0) if start is None else start
         if start is None:
             raise DataError(where, f"row {row}, column {column!r}: evidence {evidence[:60]!r} does not occur in the text")
         bits[start:start + n] = [1] * n
+        after = start + n
     return bits
 
 

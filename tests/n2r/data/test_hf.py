@@ -110,6 +110,11 @@ def test_movie_rationales_evidence_becomes_token_masks(tmp_path):
     folder = save(tmp_path, {"train": rows, "validation": rows, "test": rows}, "movie_rationales")
     result = read_dataset("hf-movie-rationales", folder)
     assert [r["rationale"] for r in result.splits["test"]] == [[0, 1, 1, 1, 0, 0, 1, 1, 1], [1, 0, 0]]
+    repeated = {"review": ["bad start , fine middle , bad end", "bad , bad"], "label": [0, 0],
+                "evidences": [["fine middle", "bad end"], ["bad"]]}     # the later "bad end", after "fine middle"
+    folder = save(tmp_path, {"train": repeated, "validation": repeated, "test": repeated}, "repeated")
+    assert [r["rationale"] for r in read_dataset("hf-movie-rationales", folder).splits["test"]] == [
+        [0, 0, 0, 1, 1, 0, 1, 1], [1, 0, 0]]
     bad = {**rows, "evidences": [["not in it"], ["dull"]]}
     with pytest.raises(DataError, match="row 0, column 'evidences': evidence 'not in it' does not occur"):
         read_dataset("hf-movie-rationales", save(tmp_path, {"train": bad, "validation": bad, "test": bad}, "bad"))
