@@ -99,7 +99,7 @@ def bundle_card(name: str, path: Path) -> dict[str, Any]:
     kind = "graph" if cfg.model.encoder == "gcn" else "text"
     return {"name": name, "kind": kind, "encoder": cfg.model.encoder, "data": cfg.data.name,
             "objective": cfg.objective.name, "metrics": json.loads((path / "metrics.json").read_text()),
-            "config": cfg.to_dict(), "in_channels": cfg.model.in_channels}
+            "selection": cfg.model.eval_selection, "config": cfg.to_dict(), "in_channels": cfg.model.in_channels}
 
 
 @serve.deployment(max_ongoing_requests=256)

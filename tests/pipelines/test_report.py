@@ -133,7 +133,8 @@ def test_report_table_plots_and_examples(tmp_path):
     assert "predicted: a" in text.replace("<mark>", "").replace("</mark>", "").replace("&lt;", "<").replace("&gt;", ">") \
         and "<br>human: " in text
     # fANOVA importances: one bar per searched coefficient for the study with scored trials, shares summing to 1
-    assert any(t.startswith("Which coefficients mattered") for t in page.titles)
+    assert [t.split(":")[0].split(" (")[0] for t in page.titles] == [       # every section, in order
+        "Trials", "Learning curves of the best trials", "Which coefficients mattered", "Explained test inputs"]
     assert len(page.rects) == 2 and sum(page.rects) == pytest.approx(W - 170 - 20, rel=1e-3)
     assert re.search(r"predicted 1 \(p = 0\.93\), gold 1", text)
     assert "selected edges: [[0, 1]]" in text

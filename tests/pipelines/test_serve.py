@@ -135,6 +135,7 @@ def test_two_bundles_side_by_side_with_their_cards(served, text_bundle):
     assert call(f"{url}/v1") == (200, {"bundles": sorted([name, "graphs"])})
     status, card = call(f"{url}/v1/{name}")
     assert status == 200 and card["kind"] == "text" and card["encoder"] == "gru" and card["objective"] == "n2r"
+    assert card["selection"] == "argmax"
     assert card["metrics"] == json.loads((text_bundle[0] / "metrics.json").read_text())
     assert card["config"]["data"]["name"] == "synthetic-text" and card["limits"]["max_tokens"] == 50
     status, card = call(f"{url}/v1/graphs")
