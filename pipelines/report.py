@@ -1,4 +1,4 @@
-"""The sweep report: one self-contained HTML file with a table and inline SVG plots.
+"""The sweep report: one self-contained HTML file with a table and inline SVG plots (matplotlib).
 
 Per study: the best trial's dev metrics and the exported bundle's test metrics; a scatter of
 dev F1 (where annotated) and dev accuracy against achieved dev sparsity across trials (each
@@ -10,95 +10,73 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from pipelines.layout import SUMMARY_FILE, SWEEP_FILE
 
-W, H, PAD, LEGEND = 480, 220, 36, 130   # LEGEND: width kept right of the plot for the series names
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+SIZE = (5.0, 2.8)          # inches: each plot, legend outside on the right
+STYLE = {"svg.fonttype": "none",        # text stays text: searchable, selectable, small
+         "svg.hashsalt": "n2r-report",  # stable element ids: the same report twice is the same file
+         "font.size": 8, "axes.titlesize": 9, "axes.grid": True, "grid.alpha": 0.3}
 
 
-def nice_ticks(lo: float, hi: float, intervals: int = 5) -> list[float]:
-    """Round tick values covering ``[lo, hi]``: the step is the smallest of 1, 2, 2.5, 5 × 10^k
-    giving at most ``intervals`` intervals over the span, the ends are the multiples of the step
-    at or beyond ``lo`` and ``hi`` (an empty span is widened by a quarter of the value, or ½)."""
-    if hi <= lo:
-        pad = abs(lo) / 4 or 0.5
-        lo, hi = lo - pad, hi + pad
-    raw = (hi - lo) / intervals
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
-    start, stop = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
-    return [round(k * step, 12) for k in range(start, stop + 1)]
+def gid(kind: str, name: str) -> str:
+    """The SVG group id of one plotted series (``points-…``, ``curve-…``) or bar (``bar-…``)."""
+    return f"{kind}-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _scale(values: list[float], lo: float | None = None, hi: float | None = None):
-    """``(fraction of the axis, ticks)``: the axis runs from the first to the last nice tick."""
-    ticks = nice_ticks(min(values) if lo is None else lo, max(values) if hi is None else hi)
-    first, span = ticks[0], ticks[-1] - ticks[0]
-    return (lambda v: (v - first) / span), ticks
+def _figure():
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=SIZE)
+    return figure, figure.subplots()
 
 
-def _axes(title: str, xlabel: str, ylabel: str, fx, xticks: list[float], fy, yticks: list[float]) -> list[str]:
-    return [f"<svg width='{W}' height='{H}' xmlns='http://www.w3.org/2000/svg' font-size='10'>",
-            f"<text x='{(W - LEGEND) / 2}' y='12' text-anchor='middle' font-weight='bold'>{html.escape(title)}</text>",
-            *_grid(fx, xticks, fy, yticks),
-            f"<line x1='{PAD}' y1='{H - PAD}' x2='{W - LEGEND}' y2='{H - PAD}' stroke='#333'/>",
-            f"<line x1='{PAD}' y1='{H - PAD}' x2='{PAD}' y2='20' stroke='#333'/>",
-            f"<text x='{(W - LEGEND) / 2}' y='{H - 6}' text-anchor='middle'>{html.escape(xlabel)}</text>",
-            f"<text x='10' y='{H / 2}' transform='rotate(-90 10 {H / 2})' text-anchor='middle'>{html.escape(ylabel)}</text>"]
+def _svg(figure, axes, legend: bool = True) -> str:
+    """The figure as an inline ``<svg>`` element (no XML prolog)."""
+    import io
 
-
-def _grid(fx, xticks: list[float], fy, yticks: list[float]) -> list[str]:
-    """A labelled tick with a light grid line at every nice tick of both axes."""
-    out = []
-    for v in xticks:
-        x = PAD + fx(v) * (W - PAD - LEGEND)
-        out.append(f"<line x1='{x:.1f}' y1='20' x2='{x:.1f}' y2='{H - PAD}' stroke='#eee'/>"
-                   f"<text x='{x:.1f}' y='{H - PAD + 12}' text-anchor='middle'>{v:g}</text>")
-    for v in yticks:
-        y = H - PAD - fy(v) * (H - PAD - 20)
-        out.append(f"<line x1='{PAD}' y1='{y:.1f}' x2='{W - LEGEND}' y2='{y:.1f}' stroke='#eee'/>"
-                   f"<text x='{PAD - 3}' y='{y + 3:.1f}' text-anchor='end'>{v:g}</text>")
-    return out
-
-
-def _xy(fx, fy, x: float, y: float) -> tuple[float, float]:
-    return PAD + fx(x) * (W - PAD - LEGEND), H - PAD - fy(y) * (H - PAD - 20)
+    if legend and axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
 
 
 def scatter(title: str, series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str) -> str:
-    points = [p for pts in series.values() for p in pts]
-    if not points:
+    """One point per (x, y), one colour per series; y on [0, 1]."""
+    if not any(series.values()):
         return ""
-    fx, xticks = _scale([p[0] for p in points])
-    fy, yticks = _scale([p[1] for p in points], 0.0, 1.0)
-    out = _axes(title, xlabel, ylabel, fx, xticks, fy, yticks)
-    for i, (name, pts) in enumerate(series.items()):
-        color = COLORS[i % len(COLORS)]
-        for x, y in pts:
-            cx, cy = _xy(fx, fy, x, y)
-            out.append(f"<circle cx='{cx:.1f}' cy='{cy:.1f}' r='3.5' fill='{color}' fill-opacity='0.75'/>")
-        out.append(f"<text x='{W - LEGEND + 8}' y='{30 + 12 * i}' fill='{color}'>{html.escape(name)}</text>")
-    return "".join(out) + "</svg>"
+    import matplotlib
+
+    with matplotlib.rc_context(STYLE):
+        figure, axes = _figure()
+        for i, (name, points) in enumerate(series.items()):
+            if points:
+                axes.scatter([p[0] for p in points], [p[1] for p in points], s=14, alpha=0.8, label=name,
+                             color=COLORS[i % len(COLORS)], gid=gid("points", name))
+        axes.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=(-0.03, 1.03))
+        return _svg(figure, axes)
 
 
 def curves(title: str, series: dict[str, tuple[list[float], list[float]]], ylabel: str) -> str:
-    xs = [x for xs_, _ in series.values() for x in xs_]
-    ys = [y for _, ys_ in series.values() for y in ys_]
-    if not xs:
+    """One line per series: y against epoch."""
+    if not any(xs for xs, _ in series.values()):
         return ""
-    fx, xticks = _scale(xs)
-    fy, yticks = _scale(ys, min(min(ys), 0.0), max(max(ys), 1.0))
-    out = _axes(title, "epoch", ylabel, fx, xticks, fy, yticks)
-    for i, (name, (x_values, y_values)) in enumerate(series.items()):
-        color = COLORS[i % len(COLORS)]
-        pts = " ".join("{:.1f},{:.1f}".format(*_xy(fx, fy, x, y)) for x, y in zip(x_values, y_values))
-        out.append(f"<polyline points='{pts}' fill='none' stroke='{color}' stroke-width='2'/>")
-        out.append(f"<text x='{W - LEGEND + 8}' y='{30 + 12 * i}' fill='{color}'>{html.escape(name)}</text>")
-    return "".join(out) + "</svg>"
+    import matplotlib
+    from matplotlib.ticker import MaxNLocator
+
+    with matplotlib.rc_context(STYLE):
+        figure, axes = _figure()
+        for i, (name, (xs, ys)) in enumerate(series.items()):
+            axes.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=name, color=COLORS[i % len(COLORS)],
+                      gid=gid("curve", name))
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set(title=title, xlabel="epoch", ylabel=ylabel)
+        return _svg(figure, axes)
 
 
 def importances(study: dict[str, Any], space: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -124,23 +102,22 @@ def importances(study: dict[str, Any], space: dict[str, dict[str, Any]]) -> dict
 
 
 def bars(title: str, values: dict[str, float]) -> str:
-    """Horizontal bars on a 0–1 axis with ticks at every 0.2, one per named value (largest first)."""
+    """Horizontal bars on a 0–1 axis, one per named value (largest on top), each labelled with it."""
     if not values:
         return ""
-    row, left, width = 18, 170, W - 170 - 20
-    height = 30 + row * len(values) + 24
-    out = [f"<svg width='{W}' height='{height}' xmlns='http://www.w3.org/2000/svg' font-size='10'>",
-           f"<text x='{W / 2}' y='12' text-anchor='middle' font-weight='bold'>{html.escape(title)}</text>"]
-    for tick in range(6):
-        x = left + width * tick / 5
-        out.append(f"<line x1='{x:.1f}' y1='22' x2='{x:.1f}' y2='{height - 20}' stroke='#ddd'/>"
-                   f"<text x='{x:.1f}' y='{height - 8}' text-anchor='middle'>{tick / 5:.1f}</text>")
-    for i, (name, value) in enumerate(sorted(values.items(), key=lambda kv: -kv[1])):
-        y = 26 + row * i
-        out.append(f"<text x='{left - 6}' y='{y + 11}' text-anchor='end'>{html.escape(name)}</text>"
-                   f"<rect x='{left}' y='{y}' width='{width * value:.1f}' height='{row - 5}' fill='{COLORS[0]}'/>"
-                   f"<text x='{left + width * value + 4:.1f}' y='{y + 11}'>{value:.2f}</text>")
-    return "".join(out) + "</svg>"
+    import matplotlib
+
+    ordered = sorted(values.items(), key=lambda kv: kv[1])
+    with matplotlib.rc_context(STYLE):
+        figure, axes = _figure()
+        figure.set_size_inches(SIZE[0], 0.6 + 0.28 * len(values))
+        drawn = axes.barh([k for k, _ in ordered], [v for _, v in ordered], color=COLORS[0])
+        for bar, (name, _) in zip(drawn, ordered):
+            bar.set_gid(gid("bar", f"{title}-{name}"))
+        axes.bar_label(drawn, fmt="%.2f", padding=3)
+        axes.set(title=title, xlim=(0, 1.08))
+        axes.grid(axis="y", visible=False)
+        return _svg(figure, axes, legend=False)
 
 
 def _marked(tokens: list[str], bits: list[int] | None) -> str:
@@ -177,7 +154,7 @@ def write_report(sweep_dir: str | Path, explanations: dict[str, list] | None = N
         import yaml
 
         space = (yaml.safe_load((sweep_dir / SWEEP_FILE).read_text()) or {}).get("space", {})
-    importance = "".join(bars(f"{name}: fANOVA importance of each coefficient for the tuning score",
+    importance = "".join(bars(f"{name}: fANOVA importance for the tuning score",
                               {k.split(".")[-1]: v for k, v in importances(study, space).items()})
                          for name, study in summary["studies"].items())
     examples = []

@@ -195,7 +195,9 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
             summary["useful_work_share"] = summary["train_time_s"] / max(
                 summary["wall_time_s"] * summary["concurrency"], 1e-9)
         studies[study.name] = summary
-    wall = time.perf_counter() - started
+    # studies run one after another: a resumed sweep's wall time is its studies' (which include
+    # the earlier runs' time), not the seconds this run took to restore them
+    wall = max(time.perf_counter() - started, sum(s["wall_time_s"] for s in studies.values()))
     concurrency = spec.max_concurrent_trials or _concurrency(spec)
     useful = sum(s["train_time_s"] for s in studies.values())
     summary = {"name": spec.name, "sweep_dir": storage.uri, "wall_time_s": wall, "studies": studies,

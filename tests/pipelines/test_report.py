@@ -9,17 +9,22 @@ import pytest
 import yaml
 
 from pipelines.layout import SUMMARY_FILE, SWEEP_FILE
-from pipelines.report import H, LEGEND, PAD, W, write_report
+from pipelines.report import write_report
 
 
 class Page(HTMLParser):
-    """Table rows (cell texts), SVG circles, polylines and bars, marked words, section titles."""
+    """Table rows (cell texts), the plotted series (SVG groups ``points-…``, ``curve-…``, ``bar-…``:
+    marker positions and path vertices), SVG texts, marked words, section titles."""
 
     def __init__(self):
         super().__init__()
-        self.rows, self.circles, self.polylines, self.marks, self.rects, self.titles = [], [], [], [], [], []
-        self._in_title = False
+        self.rows, self.marks, self.titles, self.svg_texts = [], [], [], []
+        self.points, self.paths, self.figures = {}, {}, []     # figures: the texts of each <svg>
+        self._groups, self._in_title, self._in_svg_text = [], False, False
         self._row, self._cell, self._in_mark = None, None, False
+
+    def series(self):
+        return next((g for g in reversed(self._groups) if g and g.split("-")[0] in ("points", "curve", "bar")), None)
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -27,14 +32,20 @@ class Page(HTMLParser):
             self._row = []
         elif tag in ("td", "th"):
             self._cell = ""
-        elif tag == "circle":
-            self.circles.append((float(attrs["cx"]), float(attrs["cy"]), attrs["fill"]))
-        elif tag == "polyline":
-            self.polylines.append([tuple(map(float, p.split(","))) for p in attrs["points"].split()])
+        elif tag == "g":
+            self._groups.append(attrs.get("id"))
+        elif tag == "use" and self.series():
+            self.points.setdefault(self.series(), []).append((float(attrs["x"]), float(attrs["y"])))
+        elif tag == "path" and self.series() and "d" in attrs:
+            numbers = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", attrs["d"])]
+            self.paths.setdefault(self.series(), []).append(list(zip(numbers[::2], numbers[1::2])))
+        elif tag == "svg":
+            self.figures.append([])
+        elif tag == "text":
+            self._in_svg_text = True
+            self.svg_texts.append("")
         elif tag == "mark":
             self._in_mark = True
-        elif tag == "rect":
-            self.rects.append(float(attrs["width"]))
         elif tag == "h2":
             self._in_title = True
             self.titles.append("")
@@ -42,6 +53,11 @@ class Page(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "h2":
             self._in_title = False
+        elif tag == "g":
+            self._groups.pop()
+        elif tag == "text":
+            self._in_svg_text = False
+            self.figures[-1].append(self.svg_texts[-1])
         if tag in ("td", "th"):
             self._row.append(self._cell)
             self._cell = None
@@ -53,6 +69,8 @@ class Page(HTMLParser):
     def handle_data(self, data):
         if self._in_title:
             self.titles[-1] += data
+        if self._in_svg_text:
+            self.svg_texts[-1] += data
         if self._cell is not None:
             self._cell += data
         if self._in_mark:
@@ -80,16 +98,6 @@ SUMMARY = {
 }
 
 
-def test_nice_ticks_are_round_and_cover_the_range():
-    from pipelines.report import nice_ticks
-
-    assert nice_ticks(0.1, 0.3) == [0.1, 0.15, 0.2, 0.25, 0.3]
-    assert nice_ticks(0, 0.0928) == [0, 0.02, 0.04, 0.06, 0.08, 0.1]
-    assert nice_ticks(-0.517, 1) == [-1, -0.5, 0, 0.5, 1]
-    assert nice_ticks(1, 300) == [0, 100, 200, 300]
-    assert nice_ticks(0.2, 0.2) == [0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.26]
-
-
 def test_report_table_plots_and_examples(tmp_path):
     (tmp_path / SUMMARY_FILE).write_text(json.dumps(SUMMARY))
     (tmp_path / SWEEP_FILE).write_text(yaml.safe_dump({"space": {"objective.lambda_norm": {"loguniform": [0.1, 10.0]},
@@ -113,21 +121,22 @@ def test_report_table_plots_and_examples(tmp_path):
     assert graph_row[:3] == ["graphs-gcn-rnp", "1", "–"] and graph_row[6:9] == ["–", "–", "–"]  # no best, no card
     assert "text<b>" not in text.replace("&lt;b&gt;", "")          # names are escaped, never markup
 
-    # accuracy scatter: 4 trials; F1 scatter: the 3 with F1. x spans the sparsities 0.1–0.3, y is [0, 1]
-    assert len(page.circles) == 9
-    left, right, bottom, top = PAD, W - LEGEND, H - PAD, 20
-    assert [c[0] for c in page.circles[:5]] == [round(left + (right - left) * f, 1) for f in (0, 0.5, 1, 0.25, 0.75)]
-    assert len({c[2] for c in page.circles[:5]}) == 2                # one colour per study
-    for label in ("0.1", "0.15", "0.2", "0.25", "0.3", "0", "0.4", "0.6", "0.8", "1"):   # round ticks on both axes
-        assert f">{label}</text>" in text, label
-    assert ">0.14</text>" not in text and ">0.18</text>" not in text
-    cx, cy, _ = page.circles[1]                                     # sparsity 0.2, accuracy 0.9
-    assert (cx, cy) == (round(left + (right - left) * 0.5, 1), round(bottom - 0.9 * (bottom - top), 1))
+    # accuracy scatter: one point per trial (4 and 1); F1 scatter: the text study's 4 (the graph study has no F1)
+    accuracy, f1 = page.points["points-text_b_-gru-n2r"][:4], page.points["points-text_b_-gru-n2r"][4:]
+    assert len(accuracy) == 4 and len(f1) == 4 and len(page.points["points-graphs-gcn-rnp"]) == 1
+    sparsities, accuracies = [0.1, 0.2, 0.3, 0.15], [0.8, 0.9, 0.7, 0.85]
+    xs, ys = [p[0] for p in accuracy], [p[1] for p in accuracy]
+    assert (xs[2] - xs[0]) / (xs[1] - xs[0]) == pytest.approx((0.3 - 0.1) / (0.2 - 0.1), rel=1e-3)   # linear in x
+    assert sorted(range(4), key=xs.__getitem__) == sorted(range(4), key=sparsities.__getitem__)
+    assert sorted(range(4), key=ys.__getitem__) == sorted(range(4), key=lambda i: -accuracies[i])      # SVG y points down
+    assert (ys[2] - ys[1]) / (ys[0] - ys[1]) == pytest.approx((0.9 - 0.7) / (0.9 - 0.8), rel=1e-3)
+    assert {"dev sparsity", "dev accuracy", "dev F1", "0.0", "0.2", "0.4", "0.6", "0.8", "1.0"} <= set(page.svg_texts)
 
-    # one learning curve: epochs 1–3 across the width, scores on [0, 1]
-    (curve,) = page.polylines
-    assert [p[0] for p in curve] == [left, round(left + (right - left) / 2, 1), right]
-    assert [p[1] for p in curve] == [round(bottom - s * (bottom - top), 1) for s in (0.5, 0.75, 0.9)]
+    # one learning curve through (1, 0.5), (2, 0.75), (3, 0.9): equal x steps, y steps in ratio 0.25 : 0.15
+    (line, *_) = page.paths["curve-text_b_-gru-n2r"]
+    (x1, y1), (x2, y2), (x3, y3) = line[:3]
+    assert x2 - x1 == pytest.approx(x3 - x2, rel=1e-3) and (y1 - y2) / (y2 - y3) == pytest.approx(0.25 / 0.15, rel=1e-3)
+    assert {"1", "2", "3", "epoch"} <= set(page.svg_texts)                                        # whole epochs
 
     assert page.marks == ["<great>", "film", "a", "<great>"]            # predicted, then the human rationale
     assert "predicted: a" in text.replace("<mark>", "").replace("</mark>", "").replace("&lt;", "<").replace("&gt;", ">") \
@@ -135,6 +144,13 @@ def test_report_table_plots_and_examples(tmp_path):
     # fANOVA importances: one bar per searched coefficient for the study with scored trials, shares summing to 1
     assert [t.split(":")[0].split(" (")[0] for t in page.titles] == [       # every section, in order
         "Trials", "Learning curves of the best trials", "Which coefficients mattered", "Explained test inputs"]
-    assert len(page.rects) == 2 and sum(page.rects) == pytest.approx(W - 170 - 20, rel=1e-3)
+    widths = {name: max(x for x, _ in path[0]) - min(x for x, _ in path[0]) for name, path in page.paths.items()
+              if name.startswith("bar-")}
+    (figure,) = [f for f in page.figures if "text<b>-gru-n2r: fANOVA importance for the tuning score" in f]
+    shown = [float(t) for t in figure if re.fullmatch(r"0\.\d\d|1\.00", t)]                  # the bars' labels
+    assert len(widths) == 2 and len(shown) == 2 and sum(shown) == pytest.approx(1.0, abs=0.011)   # shares of 1
+    lr, norm = (widths[k] for k in sorted(widths))                                  # "…-lambda_norm" < "…-lr"
+    assert {"lambda_norm", "lr"} <= set(page.svg_texts)
+    assert max(norm, lr) / min(norm, lr) == pytest.approx(max(shown) / min(shown), rel=0.05)     # bar length ∝ share
     assert re.search(r"predicted 1 \(p = 0\.93\), gold 1", text)
     assert "selected edges: [[0, 1]]" in text

@@ -331,6 +331,7 @@ def test_sweep_on_a_pyarrow_filesystem_retrains_seeds_resumes_and_exports(ray_lo
     assert [t["trial_id"] for t in again["seeds"]] == [t["trial_id"] for t in study["seeds"]]
     # the restored study's wall time includes the first run's, so its useful-work share stays a share
     assert again["wall_time_s"] >= study["wall_time_s"] and 0 < again["useful_work_share"] <= 1
+    assert resumed["wall_time_s"] >= again["wall_time_s"] and 0 < resumed["useful_work_share"] <= 1   # sweep-wide too
 
     bundles = export_sweep("sweeps/tiny", tmp_path / "export", cache_dir=str(tmp_path / "cache"), filesystem=fs)
     bundle = load_bundle(bundles["synthetic-text-gru-n2r"])
