@@ -12,9 +12,13 @@ export RAY_AUTH_MODE := disabled
 
 venv: $(STAMP)
 
+# pip byte-compiles one file at a time; compileall uses every core (about 25 s less here). The .pyc
+# files must exist: this machine sets PYTHONDONTWRITEBYTECODE=1, so without them every process would
+# compile every module it imports. (The one file left out is Python 3.12 syntax in torch's tests.)
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -e ".[test]"
+	$(VENV)/bin/pip install --quiet --no-compile -e ".[test]"
+	$(VENV)/bin/python -m compileall -q -j 0 -x 'torch/testing/_internal/py312_intrinsics\.py' $(VENV)/lib
 	touch $(STAMP)
 
 test: $(STAMP)
