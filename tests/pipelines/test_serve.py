@@ -51,7 +51,7 @@ def served(text_bundle, graph_bundle, tmp_path_factory):
                "--port", str(port), "--max-batch-size", "8", "--batch-wait-ms", "100", "--cpus-per-replica", "0.5",
                "--max-body-bytes", str(MAX_BODY), "--max-items", "10", "--max-tokens", "50"]
     with log.open("w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
                                 env={**os.environ, "RAY_AUTH_MODE": "disabled"})
     try:
         deadline = time.monotonic() + 150
@@ -60,10 +60,14 @@ def served(text_bundle, graph_bundle, tmp_path_factory):
             time.sleep(0.5)
         assert "health: GET" in log.read_text(), log.read_text()
         yield f"http://127.0.0.1:{port}", text_bundle[0].name, proc, log
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+    finally:                          # a failed test still stops the command and the Ray it started
+        for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 30)):
+            if proc.poll() is None:
+                os.killpg(proc.pid, sig)
+                try:
+                    proc.wait(timeout=wait)
+                except subprocess.TimeoutExpired:
+                    continue
 
 
 def test_answers_equal_n2r_explain(served, text_bundle, graph_bundle, tmp_path):
