@@ -112,10 +112,13 @@ def _explain(args: argparse.Namespace) -> int:
         count = write_predictions(bundle, gold_for_bundle(bundle, args.eraser, args.split), args.out)
         print(f"{count} predictions ({args.split}) written to {args.out}")
         return 0
+    from n2r.explain import NO_LIMITS, explain_checked
     from n2r.inputs import parse_item
 
+    limits = NO_LIMITS.for_bundle(bundle.config)          # the serving limits are n2r serve's, not this
+
     def checked(value, where: str) -> dict:
-        return parse_item(value, bundle.kind, where=where, in_channels=bundle.config.model.in_channels)
+        return parse_item(value, bundle.kind, limits, where, bundle.config.model.in_channels)
 
     items: list = []
     if args.text is not None:
@@ -136,7 +139,7 @@ def _explain(args: argparse.Namespace) -> int:
         items.append(checked(value, args.graph))
     if not items:
         raise SystemExit("n2r: error: give --text, --file or --graph")
-    results = bundle.explain_many(items)
+    results = explain_checked(bundle, items)
     for r in results:
         print(json.dumps(r))
     if args.html:

@@ -80,16 +80,22 @@ def explain_many(bundle, items: Sequence[Any], limits: InputLimits | None = None
     selected runs), ``label``, ``probability`` (of the label), ``probabilities``. Graph result:
     ``edges`` (the selected ``[source, target]`` pairs), ``edge_scores`` (selection probability
     of every input edge), ``label``, ``probability``, ``probabilities``."""
-    if not items:
-        return []
     limits = (limits or NO_LIMITS).for_bundle(bundle.config)
     in_channels = bundle.config.model.in_channels
     checked = [parse_item(item, bundle.kind, limits, f"input {i}" if len(items) > 1 else "input", in_channels)
                for i, item in enumerate(items)]
+    return explain_checked(bundle, checked, bucket_ratio)
+
+
+def explain_checked(bundle, items: Sequence[dict[str, Any]], bucket_ratio: float = BUCKET_RATIO) -> list[dict[str, Any]]:
+    """:func:`explain_many` for items :func:`n2r.inputs.parse_item` has already checked and
+    normalised (``n2r explain`` checks them naming FILE:LINE, ``n2r serve``'s gateway per request)."""
+    if not items:
+        return []
     if bundle.kind == "graph":
-        return [r for start in range(0, len(checked), MAX_BATCH)
-                for r in _explain_graphs(bundle, checked[start:start + MAX_BATCH])]
-    return _explain_texts(bundle, [item["tokens"] for item in checked], bucket_ratio)
+        return [r for start in range(0, len(items), MAX_BATCH)
+                for r in _explain_graphs(bundle, list(items[start:start + MAX_BATCH]))]
+    return _explain_texts(bundle, [item["tokens"] for item in items], bucket_ratio)
 
 
 @torch.no_grad()

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 
 from n2r.bundle import verify_bundle
 from n2r.config import ConfigError, RunConfig
-from n2r.explain import BUCKET_RATIO, as_response, explain_many
+from n2r.explain import BUCKET_RATIO, as_response, explain_checked
 from n2r.inputs import InputError, InputLimits, parse_inputs
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,6 @@ class BundleModel:
         from n2r.bundle import load_bundle
 
         self.bundle = load_bundle(path, device=options["device"])
-        self.limits = InputLimits(**options["limits"])
         self.bucket_ratio = options["bucket_ratio"]
         self.explain_batch.set_max_batch_size(options["max_batch_size"])
         self.explain_batch.set_batch_wait_timeout_s(options["batch_wait_ms"] / 1000)
@@ -119,20 +118,13 @@ class BundleModel:
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
     async def explain_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Inputs the gateway checked (:func:`n2r.inputs.parse_inputs`), explained together."""
         self.batch_sizes[len(items)] += 1
         start = time.perf_counter()
         try:
-            return [as_response(r) for r in explain_many(self.bundle, items, self.limits, self.bucket_ratio)]
-        except InputError:                  # the gateway checked them; still, one bad input fails alone
-            return [self._one(item) for item in items]
+            return [as_response(r) for r in explain_checked(self.bundle, items, self.bucket_ratio)]
         finally:
             self.busy_s += time.perf_counter() - start
-
-    def _one(self, item: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return as_response(explain_many(self.bundle, [item], self.limits, self.bucket_ratio)[0])
-        except InputError as exc:
-            return {"error": str(exc), "field": exc.field, "status": exc.status}
 
     async def explain(self, item: dict[str, Any]) -> dict[str, Any]:
         return await self.explain_batch(item)
@@ -222,10 +214,6 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001 - a failed model call is a 500 naming it, never a crash
             logger.exception("explaining with %s failed", name)
             return error(500, f"the model failed on this request: {type(exc).__name__}: {exc}")
-        for i, result in enumerate(results):
-            if "error" in result:
-                where = result["field"].replace("input", f"inputs[{i}]" if many else "input", 1)
-                return error(result["status"], result["error"], where)
         return JSONResponse(results if many else results[0])
 
 

@@ -58,14 +58,16 @@ def test_altered_bundles_are_refused_naming_the_file(text_bundle, tmp_path, dama
 def test_cli_explain_text_file_and_html(text_bundle, tmp_path):
     path, _ = text_bundle
     inputs = tmp_path / "in.jsonl"
-    inputs.write_text(json.dumps({"text": "a wonderful pour"}) + "\n" + json.dumps({"tokens": ["awful", "head"]}) + "\n")
+    inputs.write_text(json.dumps({"text": "a wonderful pour"}) + "\n" + json.dumps({"tokens": ["awful", "head"]}) + "\n"
+                      + json.dumps({"tokens": ["long"] * 600}) + "\n")   # past n2r serve's default limit: no limit here
     done = run_cli("explain", str(path), "--text", "great beer", "--file", str(inputs),
                    "--html", str(tmp_path / "out.html"), timeout=120)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [r["tokens"] for r in lines] == [["great", "beer"], ["a", "wonderful", "pour"], ["awful", "head"]]
+    assert [r["tokens"] for r in lines] == [["great", "beer"], ["a", "wonderful", "pour"], ["awful", "head"],
+                                            ["long"] * 600]
     page = (tmp_path / "out.html").read_text()
-    assert page.count("class='item'") == 3
+    assert page.count("class='item'") == 4
     tampered = tmp_path / "bad"
     import shutil
 
