@@ -87,7 +87,8 @@ def explain_many(bundle, items: Sequence[Any], limits: InputLimits | None = None
     return explain_checked(bundle, checked, bucket_ratio)
 
 
-def explain_checked(bundle, items: Sequence[dict[str, Any]], bucket_ratio: float = BUCKET_RATIO) -> list[dict[str, Any]]:
+def explain_checked(bundle, items: Sequence[dict[str, Any]],
+                    bucket_ratio: float = BUCKET_RATIO) -> list[dict[str, Any]]:
     """:func:`explain_many` for items :func:`n2r.inputs.parse_item` has already checked and
     normalised (``n2r explain`` checks them naming FILE:LINE, ``n2r serve``'s gateway per request)."""
     if not items:

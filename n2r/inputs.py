@@ -10,7 +10,7 @@ long lists of node ids (source, target); it becomes ``{"x": [[...]], "edge_index
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ class InputLimits:
         pad_to = config.train.pad_to
         if config.model.encoder == "gcn" or pad_to is None or pad_to >= self.max_tokens:
             return self
-        return InputLimits(self.max_items, pad_to, self.max_text_chars, self.max_nodes, self.max_edges)
+        return replace(self, max_tokens=pad_to)
 
 
 def parse_inputs(payload: Any, kind: str, limits: InputLimits = InputLimits(),

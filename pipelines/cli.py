@@ -18,7 +18,7 @@ from pipelines.layout import SUMMARY_FILE, SWEEP_FILE
 from pipelines.spec import SweepSpec, with_data_dir
 from pipelines.storage import Staging, Storage
 from pipelines.summary import print_summary
-from pipelines.sweep import check_fits, ensure_ray, ray_resources, run_sweep
+from pipelines.sweep import check_fits, ensure_ray, ray_resources, refuse_if_short, run_sweep
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -27,14 +27,9 @@ def _train(args: argparse.Namespace) -> int:
         return library._train(args)
     from pipelines.train import build_trainer
 
-    from pipelines.sweep import local_shortfall
-
     cfg = library.load_run_config(args)
-    short = local_shortfall({"CPU": 1.0, **({"GPU": 1.0} if args.gpu else {})}, args.workers,
-                            ray_resources(args.address))
-    if short is not None:
-        raise ConfigError(f"--workers {args.workers}{' --gpu' if args.gpu else ''}: needs {short[1]:g} {short[0]}, "
-                          f"this local Ray instance has {short[2]:g}")
+    refuse_if_short({"CPU": 1.0, **({"GPU": 1.0} if args.gpu else {})}, args.workers, args.address,
+                    f"--workers {args.workers}{' --gpu' if args.gpu else ''}")
     ensure_ray(args.address)
     result = build_trainer(cfg, num_workers=args.workers, storage_path=str(Path(args.out or "runs/train").resolve()),
                            name="train", use_gpu=args.gpu, cache_dir=args.cache).fit()
@@ -153,12 +148,9 @@ def _serve(args: argparse.Namespace) -> int:
                            batch_wait_ms=args.batch_wait_ms, device=args.device, cpus_per_replica=args.cpus_per_replica,
                            gpus_per_replica=args.gpus_per_replica, max_body_bytes=args.max_body_bytes, limits=limits)
     bundles = bundle_names(args.bundles)           # a tampered bundle is refused here, before Ray starts
-    from pipelines.sweep import local_shortfall
-
-    short = local_shortfall(options.resources_per_replica, options.replicas * len(bundles), ray_resources(args.address))
-    if short is not None:
-        raise ConfigError(f"--replicas {options.replicas} × {len(bundles)} bundle(s) need {short[1]:g} {short[0]}, "
-                          f"this local Ray instance has {short[2]:g} (see --cpus-per-replica, --gpus-per-replica)")
+    refuse_if_short(options.resources_per_replica, options.replicas * len(bundles), args.address,
+                    f"--replicas {options.replicas} × {len(bundles)} bundle(s)",
+                    " (see --cpus-per-replica, --gpus-per-replica)")
     ensure_ray(args.address)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -129,6 +129,15 @@ def local_shortfall(per_worker: dict[str, float], num_workers: int,
     return None
 
 
+def refuse_if_short(per_unit: dict[str, float], count: int, address: str | None, what: str, hint: str = "") -> None:
+    """Refuse ``count`` units of ``per_unit`` resources (workers, replicas) that can never be
+    placed on the local instance — checked before that instance is started (:func:`ray_resources`).
+    ``what`` names the flags that asked for them."""
+    short = local_shortfall(per_unit, count, ray_resources(address))
+    if short is not None:
+        raise ConfigError(f"{what}: needs {short[1]:g} {short[0]}, this local Ray instance has {short[2]:g}{hint}")
+
+
 def check_fits(spec: SweepSpec, resources: dict[str, float]) -> None:
     """Refuse, before any trial starts, a sweep whose trials can never be placed here."""
     short = local_shortfall(spec.resources_per_worker, spec.num_workers, resources)

@@ -199,7 +199,7 @@ def test_cuda_replicas_on_a_local_instance_without_gpus_are_refused_before_ray_s
                            "--gpus-per-replica", "0.5", "--replicas", "2"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 2, done.stderr
-    assert "--replicas 2 × 1 bundle(s) need 1 GPU, this local Ray instance has 0" in done.stderr
+    assert "--replicas 2 × 1 bundle(s): needs 1 GPU, this local Ray instance has 0" in done.stderr
     assert "started a local Ray" not in done.stderr
 
 
