@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -38,14 +40,10 @@ BEER_RUN = {"data": {"name": "beer-heldout-split", "options": {"aspect": 0}},
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0–100) by linear interpolation between closest ranks."""
-    ordered = sorted(values)
-    if not ordered:
+    """The ``q``-th percentile (0–100), linear between closest ranks (numpy's default)."""
+    if not values:
         raise ValueError("percentile of no values")
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return float(np.percentile(values, q))
 
 
 def run_load(send: Callable[[Any, dict], None], inputs: list[dict], requests: int, concurrency: int,
@@ -113,7 +111,7 @@ def serving_stats(port: int, name: str) -> dict[str, Any]:
     return stats
 
 
-def test_inputs(bundle_dir: Path, data_dir: str | None, n: int) -> list[dict]:
+def test_documents(bundle_dir: Path, data_dir: str | None, n: int) -> list[dict]:
     from n2r.config import RunConfig
     from n2r.data import default_data_path
     from n2r.data.cache import prepare
@@ -156,7 +154,7 @@ def main() -> None:
         cfg = RunConfig.from_dict(BEER_RUN)
         cfg.data.path = default_data_path(cfg.data.name, args.data_dir)
         bundle_dir = Path(train_run(cfg, Path(work) / "train")["bundle"])
-    inputs = test_inputs(bundle_dir, args.data_dir, args.inputs)
+    inputs = test_documents(bundle_dir, args.data_dir, args.inputs)
     lengths = [len(i["tokens"]) for i in inputs]
     levels = [int(c) for c in args.concurrency.split(",")]
 

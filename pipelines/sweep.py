@@ -233,8 +233,12 @@ def ray_resources(address: str | None = None) -> dict[str, float]:
         return ray.cluster_resources()
     import torch
 
-    return {"CPU": float(os.cpu_count() or 1) + LOCAL_SPARE_CPUS, "GPU": float(torch.cuda.device_count()),
-            LOCAL_MARKER: 1.0}
+    return {"CPU": float(local_cpus()), "GPU": float(torch.cuda.device_count()), LOCAL_MARKER: 1.0}
+
+
+def local_cpus(num_cpus: int | None = None) -> int:
+    """The CPUs a local instance declares: this machine's (or ``num_cpus``) plus the spare ones."""
+    return (num_cpus or os.cpu_count() or 1) + LOCAL_SPARE_CPUS
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -250,6 +254,6 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         logger.info("connected to the Ray cluster at %s: %s", address, ray.cluster_resources())
     else:
         # the dashboard stays on: it cleans up the placement groups of early-stopped Train trials
-        ray.init(num_cpus=(num_cpus or os.cpu_count() or 1) + LOCAL_SPARE_CPUS, resources={"TRAIN_DRIVER": 100, LOCAL_MARKER: 1},
+        ray.init(num_cpus=local_cpus(num_cpus), resources={"TRAIN_DRIVER": 100, LOCAL_MARKER: 1},
                  log_to_driver=False)
         logger.info("started a local Ray instance: %s", ray.cluster_resources())
