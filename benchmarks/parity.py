@@ -340,11 +340,16 @@ def reference_tensors(data, split: str, pad_to: int) -> tuple[torch.Tensor, ...]
     return out + ((batch.rationale.long(),) if batch.rationale is not None else ())
 
 
-def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, epochs: int, seed: int,
-                    device: str = "cpu") -> None:
-    """The authors' own training and evaluation functions, epoch by epoch, on this project's data
-    (their script's loop: shuffled batches, one training pass, dev accuracy and annotation
-    P/R/F1 with sampled masks). Prints one table row per epoch; the dev-best epoch's F1 at the end."""
+def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, epochs: int, seed: int,
+                     device: str = "cpu", checkpoint: str | Path | None = None):
+    """The authors' own training function, epoch by epoch, on this project's data (their script's
+    loop: one Adam over both modules, shuffled batches padded to 256, one training pass), then dev
+    accuracy and the test rationale from their evaluation forward (``forward_predemb``, sampled
+    masks). Yields one row per epoch: ``dev_accuracy`` and ``test`` (accuracy, sparsity, P/R/F1
+    counted over real tokens with :class:`RationaleCounts`, and ``f1_reference_metric``, their
+    ``validate_share_mochang`` figure, which counts sampled padding as selected). With
+    ``checkpoint`` the state (weights, optimizer, RNG) is saved after each epoch and a stopped run
+    resumes from it."""
     from torch.utils.data import DataLoader, TensorDataset
 
     ref = import_reference(reference_dir)
@@ -365,26 +370,53 @@ def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, ep
     dev = DataLoader(TensorDataset(*reference_tensors(data, "dev", pad_to)), batch_size=cfg.train.batch_size)
     test = DataLoader(TensorDataset(*reference_tensors(data, "test", pad_to)), batch_size=cfg.train.batch_size)
     train_fn = getattr(ref.train_util, REFERENCE_FUNCTIONS[cfg.objective.name])
-    best = (-1.0, 0, None)
-    print("| epoch | dev accuracy | test S | test P | test R | test F1 |\n|---|---|---|---|---|---|", flush=True)
-    for epoch in range(1, epochs + 1):
+    start = 1
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        start = state["epoch"] + 1
+    for epoch in range(start, epochs + 1):
         model.train()
         with contextlib.redirect_stdout(io.StringIO()):
             train_fn(model, optimizer, train, device, args, (_Writer(), epoch), [], [])
+        if checkpoint is not None:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "rng": torch.get_rng_state(), "epoch": epoch}, checkpoint)
         model.eval()
-        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             correct = total = 0
             for inputs, masks, labels in dev:
                 _, logits, _ = model.forward_predemb(inputs.to(device), masks.to(device))
                 correct += int((logits.argmax(-1).cpu() == labels).sum())
                 total += len(labels)
-            sparsity, precision, recall, f1, _ = ref.validate_util.validate_share_mochang(model, test, device,
-                                                                                (_Writer(), epoch))
-        accuracy = correct / total
-        if accuracy > best[0]:
-            best = (accuracy, epoch, float(f1))
-        print(f"| {epoch} | {accuracy:.3f} | {float(sparsity):.3f} | {float(precision):.3f} | {float(recall):.3f} "
-              f"| {float(f1):.3f} |", flush=True)
+            counts, with_padding, test_correct = RationaleCounts(), RationaleCounts(), 0
+            for inputs, masks, labels, gold in test:
+                z, logits, _ = model.forward_predemb(inputs.to(device), masks.to(device))
+                z = (z[:, :, 1] > 0.5).cpu()
+                counts.add(z, gold, masks)                              # real tokens only
+                with_padding.add(z, gold, torch.ones_like(masks))       # their validate_share_mochang
+                test_correct += int((logits.argmax(-1).cpu() == labels).sum())
+        yield {"epoch": epoch, "dev_accuracy": correct / total,
+               "test": {"accuracy": test_correct / len(test.dataset), "sparsity": counts.sparsity(),
+                        "precision": counts.precision(), "recall": counts.recall(), "f1": counts.f1(),
+                        "f1_reference_metric": with_padding.f1(),
+                        "precision_reference_metric": with_padding.precision()}}
+
+
+def reference_curve(reference_dir: str | Path, cfg: RunConfig, data_dir: str, epochs: int, seed: int,
+                    device: str = "cpu") -> None:
+    """:func:`reference_epochs` printed as a table, with the dev-best epoch's F1 at the end."""
+    best = (-1.0, 0, None)
+    print("| epoch | dev accuracy | test S | test P | test R | test F1 | F1 (their metric) |\n"
+          "|---|---|---|---|---|---|---|", flush=True)
+    for row in reference_epochs(reference_dir, cfg, data_dir, epochs, seed, device):
+        t = row["test"]
+        if row["dev_accuracy"] > best[0]:
+            best = (row["dev_accuracy"], row["epoch"], t["f1"])
+        print(f"| {row['epoch']} | {row['dev_accuracy']:.3f} | {t['sparsity']:.3f} | {t['precision']:.3f} "
+              f"| {t['recall']:.3f} | {t['f1']:.3f} | {t['f1_reference_metric']:.3f} |", flush=True)
     print(f"\nbest dev accuracy {best[0]:.3f} at epoch {best[1]}: test F1 {best[2]:.3f}")
 
 

@@ -102,6 +102,7 @@ class ObjectiveConfig(Schema):
     norm_eps: float = Field(1e-6, gt=0.0)
     ce_weight: float | None = Field(None, ge=0.0)
     padding_in_penalties: bool = False
+    continuity_window: int | None = Field(None, ge=2)
 
 
 class TrainConfig(Schema):

@@ -42,13 +42,22 @@ def sparsity_loss(z: torch.Tensor, unit_mask: torch.Tensor, target: float) -> to
     return ((z * m).sum() / m.sum().clamp_min(1.0) - target).abs()
 
 
-def continuity_loss(z: torch.Tensor, unit_mask: torch.Tensor) -> torch.Tensor:
-    """Ω_c = mean |z_t − z_{t−1}| over adjacent pairs of real tokens; 0 when no pair exists."""
+def continuity_loss(z: torch.Tensor, unit_mask: torch.Tensor, window: int | None = None) -> torch.Tensor:
+    """Ω_c over adjacent pairs of real tokens (padding is never a neighbour); 0 when no pair exists.
+
+    ``window`` W: Ω_c = Σ_b Σ_t |z_t − z_{t−1}| m_t m_{t−1} / (B·(W − 1)), the transitions per
+    input priced against a fixed window of W positions — one more transition in one input costs
+    λc / (B·(W − 1)) whatever the input's length and however its batch was padded or grouped.
+    ``None``: the mean over the batch's real pairs, Σ_b Σ_t |Δz| m m / Σ_b Σ_t m m.
+    """
     if z.dim() < 2 or z.shape[-1] < 2:
         return z.sum() * 0.0
     m = unit_mask.to(z.dtype)
     pairs = m[..., 1:] * m[..., :-1]
-    return ((z[..., 1:] - z[..., :-1]).abs() * pairs).sum() / pairs.sum().clamp_min(1.0)
+    changes = ((z[..., 1:] - z[..., :-1]).abs() * pairs).sum()
+    if window is not None:
+        return changes / (z.shape[0] * max(window - 1, 1))
+    return changes / pairs.sum().clamp_min(1.0)
 
 
 def padded_sparsity_loss(z_all: torch.Tensor, unit_mask: torch.Tensor, target: float) -> torch.Tensor:
@@ -117,7 +126,7 @@ class Objective:
         elif padded:
             continuity = padded_continuity_loss(out.z_all)
         else:
-            continuity = continuity_loss(out.z, out.unit_mask)
+            continuity = continuity_loss(out.z, out.unit_mask, c.continuity_window)
         return {"sparsity": sparsity, "continuity": continuity,
                 "omega": c.lambda_sparsity * sparsity + c.lambda_continuity * continuity}
 

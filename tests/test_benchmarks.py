@@ -186,3 +186,46 @@ def test_serve_load_sends_exactly_the_requests_and_reports_percentiles():
 
     with pytest.raises(RuntimeError, match="a request failed: ConnectionError"):
         bench.run_load(failing, [{"i": 0}], requests=5, concurrency=2)
+
+
+def test_emergence_arms_set_exactly_the_named_switches():
+    emergence = load_benchmark("emergence")
+    compatible = emergence.arm_overrides("compatible")
+    default = emergence.arm_overrides("default")
+    assert compatible == {"objective.padding_in_penalties": True, "model.gru_reads_padding": True,
+                          "train.pad_to": 256, "train.bucket_window": 0}
+    assert default == {"objective.padding_in_penalties": False, "model.gru_reads_padding": False,
+                       "train.pad_to": None, "train.bucket_window": 32}
+    assert emergence.arm_overrides("default+bucket") == {**default, "train.bucket_window": 0}
+    assert emergence.arm_overrides("compatible-reads_padding") == {**compatible, "model.gru_reads_padding": False}
+    assert emergence.arm_overrides("default+padded_penalties+pad_to@objective.lambda_continuity=6.5;train.seed=4") == {
+        **default, "objective.padding_in_penalties": True, "train.pad_to": 256,
+        "objective.lambda_continuity": 6.5, "train.seed": 4}
+    for bad in ("fancy", "default+colour", "default@lambda=1"):
+        with pytest.raises(SystemExit):
+            emergence.arm_overrides(bad)
+    cfg = emergence.engine_config("default+bucket", "rnp+n2r", 1e-3, 30, 2, "/data/beer")
+    assert (cfg.objective.name, cfg.objective.ce_weight, cfg.model.eval_selection) == ("rnp+n2r", 0.9, "sample")
+    assert (cfg.train.lr, cfg.train.seed, cfg.train.bucket_window, cfg.data.path) == (1e-3, 2, 0, "/data/beer")
+
+
+def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path):
+    import json
+
+    emergence = load_benchmark("emergence")
+    assert emergence.random_f1(0.2, 0.2) == pytest.approx(0.2)
+    assert emergence.random_f1(0.185, 0.125) == pytest.approx(2 * 0.185 * 0.125 / 0.31)
+    folder = tmp_path / "n2r" / "default"
+    folder.mkdir(parents=True)
+    for seed, f1s in ((1, [0.10, 0.30, 0.20]), (2, [0.12, 0.34, 0.50])):
+        dev = [0.6, 0.8, 0.8]                       # ties: the first best epoch is selected
+        rows = [{"epoch": e + 1, "dev_accuracy": dev[e],
+                 "test": {"f1": f, "sparsity": 0.1, "precision": f}} for e, f in enumerate(f1s)]
+        (folder / f"seed{seed}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = emergence.summarize(emergence.read_rows(folder / "seed2.jsonl"))
+    assert (summary["best_epoch"], summary["selected"]) == (2, 0.34)
+    text = emergence.table(tmp_path, gold_share=0.2, epochs=3)
+    row = next(line for line in text.splitlines() if line.startswith("| default"))
+    assert "| 2 |" in row and "32.0 ± 2.8" in row                  # dev-selected F1: 0.30 and 0.34
+    assert f"{100 * emergence.random_f1(0.2, 0.1):.1f}" in row and row.endswith("| yes |")
+    assert not emergence.finished(folder / "seed1.jsonl", 4)       # a fourth epoch would still run

@@ -55,3 +55,25 @@ def test_norm_loss_gradient_at_zero_representation_is_finite():
     norm_loss(h2, "log", eps=0.0).backward()
     # d/dh -log||h|| = -h/||h||^2
     assert torch.allclose(h2.grad, -torch.tensor([[3.0, 4.0]]) / 25)
+
+
+def test_continuity_with_a_window_prices_each_transition_per_input():
+    # 3 transitions over real pairs (row 0: 1, 1, 0; row 1: 1), priced against 2 inputs × (W − 1) pairs
+    assert continuity_loss(Z, M, window=6).item() == pytest.approx(3 / (2 * 5))
+
+
+def test_continuity_with_a_window_ignores_padding_and_grouping():
+    """One more transition in one input costs the same whatever the batch's padding and partners:
+    the windowed Ω_c of a batch is the mean of its inputs' own, each computed alone."""
+    torch.manual_seed(0)
+    lengths = [3, 9, 17]
+    zs = [torch.randint(0, 2, (n,)).float() for n in lengths]
+    alone = [continuity_loss(z.unsqueeze(0), torch.ones(1, len(z), dtype=torch.bool), window=32) for z in zs]
+    for width in (17, 32):
+        batch = torch.zeros(3, width)
+        mask = torch.zeros(3, width, dtype=torch.bool)
+        for i, z in enumerate(zs):
+            batch[i, :len(z)], mask[i, :len(z)] = z, True
+        batch[0, 5] = 1.0                                   # a padding position: never a neighbour
+        together = continuity_loss(batch, mask, window=32)
+        assert together.item() == pytest.approx(sum(a.item() for a in alone) / 3)

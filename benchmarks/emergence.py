@@ -1,0 +1,400 @@
+"""Emergence protocol: does a rationale emerge on real text within a CPU budget, arm by arm?
+
+    python benchmarks/emergence.py --data-dir ../shared/data/beer --reference .reference --out runs/emergence \
+        --arm reference --arm compatible --arm default --seeds 1,2,3 [--objective n2r] [--epochs 30] [--lr 1e-3]
+    python benchmarks/emergence.py --out runs/emergence --table            # the table of what has finished
+
+The published Beer-Appearance set-up (batch 128, s 0.125, λs 11, λc 12, λn 1, CE × 0.9, sampled
+evaluation masks, GloVe 50d, hidden 100; the heldout file split in file order) at a learning rate
+where the authors' code climbs within 30 epochs on one CPU thread (1e-3 instead of 1e-4). Arms:
+
+- ``reference``: the authors' training and evaluation functions, imported from ``--reference``
+  (their repository, git-ignored), on the same data;
+- ``compatible``: the engine with every :data:`n2r.reference.REFERENCE_SETTINGS` switch at the
+  reference's value; ``default``: the engine's defaults for the switched fields (``ce_weight``
+  and ``eval_selection`` stay as published, they are part of the protocol);
+- ``BASE+S`` / ``BASE-S``: a base with switch ``S`` set to the reference's value / back to the
+  default (``S`` one of ``padded_penalties``, ``reads_padding``, ``pad_to``, ``bucket``; chainable:
+  ``default+padded_penalties+bucket``); ``BASE@FIELD=VALUE;FIELD=VALUE`` sets any other field.
+
+Each arm-seed runs in its own process with one thread (``--jobs`` at once), appends one JSON row
+per epoch to ``OUT/OBJECTIVE/ARM/seedS.jsonl`` (dev accuracy; test accuracy, sparsity, P/R/F1 over
+real tokens with :mod:`n2r.metrics` — the reference arm also with its own metric, which counts
+sampled padding as selected) and checkpoints per epoch: a run that was stopped resumes, one that
+finished is not rerun. The test columns are diagnostics; the dev-selected column takes the epoch
+of best dev accuracy (first maximum), as the authors' script does. The random row: a selection of
+the arm's sparsity S drawn uniformly over real tokens has precision = the annotated share P₀ and
+recall S, so F1 = 2·P₀·S / (P₀ + S).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SWITCHES = {   # short name → (field, reference value, engine default)
+    "padded_penalties": ("objective.padding_in_penalties", True, False),
+    "reads_padding": ("model.gru_reads_padding", True, False),
+    "pad_to": ("train.pad_to", 256, None),
+    "bucket": ("train.bucket_window", 0, 32),
+}
+TABLE_EPOCHS = (10, 20, 30)
+
+
+# --------------------------------------------------------------------------- arms
+def parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def arm_overrides(arm: str) -> dict[str, Any]:
+    """The configuration fields an engine arm sets on the published set-up."""
+    name, _, extra = arm.partition("@")
+    parts = name.replace("-", "\x00-").replace("+", "\x00+").split("\x00")
+    base, changes = parts[0], parts[1:]
+    if base not in ("compatible", "default"):
+        raise SystemExit(f"--arm {arm}: base must be 'reference', 'compatible' or 'default'")
+    fields = {f: (ref if base == "compatible" else dflt) for f, ref, dflt in SWITCHES.values()}
+    for change in changes:
+        sign, switch = change[0], change[1:]
+        if switch not in SWITCHES:
+            raise SystemExit(f"--arm {arm}: unknown switch {switch!r} (known: {', '.join(SWITCHES)})")
+        field, ref, dflt = SWITCHES[switch]
+        fields[field] = ref if sign == "+" else dflt
+    for assignment in filter(None, extra.split(";")):
+        field, _, value = assignment.partition("=")
+        if "." not in field or not value:
+            raise SystemExit(f"--arm {arm}: {assignment!r} is not FIELD=VALUE")
+        fields[field] = parse_value(value)
+    return fields
+
+
+def published(objective: str, lr: float, epochs: int, seed: int):
+    from benchmarks.parity import BEER
+    from n2r.config import RunConfig
+
+    raw = copy.deepcopy(BEER)
+    raw["objective"].update(name=objective, ce_weight=0.9)
+    raw["model"].update(eval_selection="sample")
+    raw["train"].update(lr=lr, epochs=epochs, seed=seed, num_threads=1, selection_metric="accuracy")
+    return RunConfig.from_dict(raw)
+
+
+def engine_config(arm: str, objective: str, lr: float, epochs: int, seed: int, data_dir: str):
+    from n2r.config import RunConfig
+
+    raw = published(objective, lr, epochs, seed).to_dict()
+    for field, value in arm_overrides(arm).items():
+        section, name = field.split(".")
+        raw[section][name] = value
+    cfg = RunConfig.from_dict(raw)
+    cfg.data.path = data_dir
+    return cfg
+
+
+# --------------------------------------------------------------------------- one arm-seed
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def run_engine(arm: str, args, rows_path: Path) -> None:
+    import torch
+
+    from n2r.engine import evaluate, fit, resolve_device
+    from n2r.objectives import build_objective
+    from n2r.runner import build_run
+    from n2r.training import run_loaders
+
+    cfg = engine_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir)
+    torch.set_num_threads(1)
+    data, model = build_run(cfg)
+    t = cfg.train
+    device = resolve_device("cpu")
+    test_loader = data.loader("test", t.eval_batch_size, by_length=True, pad_to=t.pad_to)
+    checkpoint = rows_path.with_suffix(".ckpt")
+    done = {row["epoch"] for row in read_rows(rows_path)}
+
+    def on_epoch_end(record, _result):
+        if record["epoch"] in done:
+            return
+        with torch.random.fork_rng(devices=[]):
+            test = evaluate(model, test_loader, device=device, bf16=False, faithfulness=False)
+        append_row(rows_path, {"epoch": record["epoch"], "dev_accuracy": record["dev"]["accuracy"],
+                               "dev_sparsity": record["dev"]["sparsity"], "test": test,
+                               "train": record["train"], "seconds": record["epoch_time_s"]})
+
+    fit(model, build_objective(cfg.objective), *run_loaders(data, cfg), t, device=device, checkpoint_path=checkpoint,
+        resume=True, on_epoch_end=on_epoch_end, sparsity_target=cfg.objective.sparsity_target)
+    if args.save_state:
+        torch.save({k: v for k, v in model.state_dict().items() if "embedding" not in k},
+                   rows_path.with_suffix(".state.pt"))
+
+
+def run_reference(args, rows_path: Path) -> None:
+    import torch
+
+    from benchmarks.parity import reference_epochs
+
+    cfg = published(args.objective, args.lr, args.epochs, args.seed)
+    torch.set_num_threads(1)
+    done = {row["epoch"] for row in read_rows(rows_path)}
+    for row in reference_epochs(args.reference, cfg, args.data_dir, args.epochs, args.seed,
+                                checkpoint=rows_path.with_suffix(".ckpt")):
+        if row["epoch"] not in done:
+            append_row(rows_path, row)
+
+
+def rows_file(out: Path, objective: str, arm: str, seed: int) -> Path:
+    folder = out / objective / arm.replace("/", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"seed{seed}.jsonl"
+
+
+def finished(path: Path, epochs: int) -> bool:
+    return len({row["epoch"] for row in read_rows(path)}) >= epochs
+
+
+# --------------------------------------------------------------------------- the table
+def random_f1(gold_share: float, sparsity: float) -> float:
+    """F1 of a uniform random selection of share ``sparsity``: precision ``gold_share``, recall ``sparsity``."""
+    return 2 * gold_share * sparsity / (gold_share + sparsity) if gold_share + sparsity > 0 else 0.0
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(values: list[float], scale: float = 100.0) -> str:
+    m, s = mean_std(values)
+    if math.isnan(m):
+        return "–"
+    return f"{scale * m:.1f} ± {scale * s:.1f}" if len(values) > 1 else f"{scale * m:.1f}"
+
+
+def summarize(rows: list[dict[str, Any]], metric: str = "f1") -> dict[str, Any]:
+    by_epoch = {row["epoch"]: row for row in rows}
+    best = max(sorted(by_epoch), key=lambda e: (by_epoch[e]["dev_accuracy"], -e))
+    out = {"epochs": max(by_epoch), "best_epoch": best, "selected": by_epoch[best]["test"][metric],
+           "selected_sparsity": by_epoch[best]["test"]["sparsity"],
+           "selected_precision": by_epoch[best]["test"]["precision"]}
+    for e in TABLE_EPOCHS:
+        if e in by_epoch:
+            out[e] = by_epoch[e]["test"][metric]
+            out[f"p{e}"] = by_epoch[e]["test"]["precision"]
+    return out
+
+
+def table(out: Path, gold_share: float | None, epochs: int) -> str:
+    lines = []
+    for objective_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        lines += [f"\n### {objective_dir.name}\n",
+                  "| arm | seeds | F1 @10 | F1 @20 | F1 @30 (P) | dev-selected F1 | S | random F1 at S | "
+                  "mean − 2σ > random |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for arm_dir in sorted(p for p in objective_dir.iterdir() if p.is_dir()):
+            runs = []
+            for path in sorted(arm_dir.glob("seed*.jsonl")):
+                rows = read_rows(path)
+                if rows and finished(path, epochs):
+                    runs.append(summarize(rows))
+            partial = [p.stem for p in arm_dir.glob("seed*.jsonl") if not finished(p, epochs)]
+            if not runs and not partial:
+                continue
+            name = arm_dir.name + (f" (running: {', '.join(sorted(partial))})" if partial else "")
+            if not runs:
+                lines.append(f"| {name} | 0 | | | | | | | |")
+                continue
+            sparsity = statistics.fmean(r["selected_sparsity"] for r in runs)
+            chance = random_f1(gold_share, sparsity) if gold_share is not None else math.nan
+            selected = [r["selected"] for r in runs]
+            m, s = mean_std(selected)
+            above = "yes" if m - 2 * s > chance else "no"
+            p30 = fmt([r["p30"] for r in runs if "p30" in r])
+            lines.append(f"| {name} | {len(runs)} | {fmt([r[10] for r in runs if 10 in r])} | "
+                         f"{fmt([r[20] for r in runs if 20 in r])} | {fmt([r[30] for r in runs if 30 in r])} ({p30}) | "
+                         f"{fmt(selected)} | {100 * sparsity:.1f} | {100 * chance:.1f} | {above} |")
+    return "\n".join(lines)
+
+
+def gold_share_of(data_dir: str | None) -> float | None:
+    """The annotated share of real tokens in the test split (the random row's precision)."""
+    if not data_dir:
+        return None
+    from n2r.data import prepare_data
+
+    cfg = published("n2r", 1e-3, 1, 1)
+    cfg.data.path = data_dir
+    data = prepare_data(cfg.data, cfg.model)
+    column = data.splits["test"].column("rationale").combine_chunks()
+    bits = column.flatten().to_numpy(zero_copy_only=False)
+    return float(bits.mean())
+
+
+# --------------------------------------------------------------------------- why: where selections land
+def probe(arm: str, args) -> dict[str, Any]:
+    """Load an engine arm's latest checkpoint and measure its selections on the test split
+    (training-mode Gumbel samples, as the protocol evaluates): selection rate in each fifth of a
+    review (position / length), selected spans per review, precision, the mean selection
+    probability of annotated and of other tokens, and the transitions-per-review price
+    ``λc × ΔΩ_c × B`` that the arm's Ω_c puts on one more transition in one review, averaged
+    over the training batches as the arm pads and groups them."""
+    import torch
+
+    from n2r.checkpoint import load_checkpoint
+    from n2r.models.base import RationaleOutput
+    from n2r.objectives import build_objective
+    from n2r.runner import build_run
+    from n2r.training import run_loaders
+
+    cfg = engine_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir)
+    torch.set_num_threads(1)
+    data, model = build_run(cfg)
+    path = rows_file(Path(args.out), args.objective, arm, args.seed).with_suffix(".ckpt")
+    epoch = load_checkpoint(path, model)["epoch"]
+    model.eval()
+    fifths, gold_fifths = torch.zeros(5), torch.zeros(5)
+    positions = torch.zeros(5)
+    spans = reviews = 0
+    tp = selected = 0.0
+    p_gold, p_other, n_gold, n_other = 0.0, 0.0, 0, 0
+    vocab_size = model.generator.embedding.num_embeddings
+    word_selected, word_seen, word_gold = (torch.zeros(vocab_size) for _ in range(3))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for batch in data.loader("test", 256, by_length=True, pad_to=cfg.train.pad_to):
+            gen = model.generator(batch)
+            prob = gen.logits.float().softmax(-1)[..., 1]
+            z = (torch.nn.functional.gumbel_softmax(gen.logits.float(), hard=True)[..., 1]) * batch.unit_mask
+            real = batch.unit_mask.bool()
+            lengths = real.sum(1, keepdim=True)
+            fifth = (torch.arange(z.shape[1]).unsqueeze(0) * 5 // lengths).clamp(max=4)
+            for k in range(5):
+                at = real & (fifth == k)
+                fifths[k] += z[at].sum()
+                gold_fifths[k] += batch.rationale[at].sum()
+                positions[k] += at.sum()
+            edges = torch.diff(torch.nn.functional.pad(z, (1, 1)), dim=1).clamp(min=0)
+            spans += int(edges.sum())
+            reviews += len(z)
+            gold = batch.rationale.bool() & real
+            ids = batch.input_ids[real]
+            word_selected.index_add_(0, ids, z[real])
+            word_seen.index_add_(0, ids, torch.ones(len(ids)))
+            word_gold.index_add_(0, ids, batch.rationale[real])
+            tp += float((z.bool() & gold).sum())
+            selected += float(z.sum())
+            p_gold += float(prob[gold].sum())
+            n_gold += int(gold.sum())
+            p_other += float(prob[real & ~gold].sum())
+            n_other += int((real & ~gold).sum())
+    top = word_selected.argsort(descending=True)[:args.top_words].tolist()
+    words = [{"word": data.vocab.words[i], "selected": int(word_selected[i]),
+              "selection_rate": round(float(word_selected[i] / word_seen[i]), 3),
+              "annotated_share": round(float(word_gold[i] / word_seen[i]), 3)} for i in top]
+    loader, _ = run_loaders(data, cfg)
+    prices = []
+    objective = build_objective(cfg.objective)
+    for batch in loader:
+        one = torch.zeros_like(batch.input_ids, dtype=torch.float32)
+        one[0, 0] = 1.0                               # one selected first token: one transition in review 0
+        out = RationaleOutput(z=one * batch.unit_mask, unit_mask=batch.unit_mask, logits=None, h=None,
+                              generator_logits=None, z_all=one)
+        prices.append(float(objective.regularizer(model, out)["continuity"]) * cfg.objective.lambda_continuity
+                      * len(batch))
+    return {"arm": arm, "seed": args.seed, "epoch": epoch,
+            "selection_rate_by_fifth": [round(float(v), 3) for v in fifths / positions],
+            "annotated_share_by_fifth": [round(float(v), 3) for v in gold_fifths / positions],
+            "spans_per_review": spans / reviews, "precision": tp / max(selected, 1.0),
+            "selection_probability_annotated": p_gold / n_gold, "selection_probability_other": p_other / n_other,
+            "continuity_price_per_transition": statistics.fmean(prices), "most_selected_words": words}
+
+
+# --------------------------------------------------------------------------- driver
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="folder of rows and checkpoints (resumable)")
+    parser.add_argument("--data-dir", help="the Beer folder (reviews.aspect0.heldout.txt.gz, annotations.json)")
+    parser.add_argument("--reference", help="folder with the authors' code (for the 'reference' arm)")
+    parser.add_argument("--arm", action="append", default=[], help="an arm (repeatable); see the module doc")
+    parser.add_argument("--objective", choices=("n2r", "rnp+n2r", "rnp"), default="n2r")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--jobs", type=int, default=2, help="arm-seeds run at once, one thread each")
+    parser.add_argument("--table", action="store_true", help="print the table of finished arm-seeds and stop")
+    parser.add_argument("--save-state", action="store_true", help="engine arms: keep the last epoch's weights")
+    parser.add_argument("--probe", metavar="ARM", help="measure where ARM's latest checkpoint selects (with --seed)")
+    parser.add_argument("--top-words", type=int, default=15, help="--probe: how many most-selected words to list")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    out = Path(args.out)
+
+    if args.worker:
+        path = rows_file(out, args.objective, args.worker, args.seed)
+        if args.worker == "reference":
+            run_reference(args, path)
+        else:
+            run_engine(args.worker, args, path)
+        return
+    if args.probe:
+        print(json.dumps(probe(args.probe, args), indent=1))
+        return
+    if args.table:
+        print(table(out, gold_share_of(args.data_dir), args.epochs))
+        return
+    if not args.data_dir or not args.arm:
+        raise SystemExit("--data-dir and at least one --arm are required (or --table)")
+    if "reference" in args.arm and not args.reference:
+        raise SystemExit("the 'reference' arm needs --reference DIR (the authors' repository)")
+    for arm in args.arm:
+        if arm != "reference":
+            arm_overrides(arm)                   # refuse a bad arm before anything starts
+    seeds = [int(s) for s in args.seeds.split(",")]
+    todo = [(arm, seed) for seed in seeds for arm in args.arm
+            if not finished(rows_file(out, args.objective, arm, seed), args.epochs)]
+    running: list[tuple[subprocess.Popen, str, int]] = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    while todo or running:
+        while todo and len(running) < args.jobs:
+            arm, seed = todo.pop(0)
+            log = rows_file(out, args.objective, arm, seed).with_suffix(".log").open("a")
+            cmd = [sys.executable, __file__, "--out", str(out), "--data-dir", args.data_dir, "--objective",
+                   args.objective, "--epochs", str(args.epochs), "--lr", str(args.lr), "--worker", arm,
+                   "--seed", str(seed)] + (["--reference", args.reference] if args.reference else []) + \
+                  (["--save-state"] if args.save_state else [])
+            running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), arm, seed))
+            print(f"started {arm} seed {seed}", flush=True)
+        time.sleep(5)
+        for proc, arm, seed in list(running):
+            if proc.poll() is not None:
+                running.remove((proc, arm, seed))
+                print(f"{'finished' if proc.returncode == 0 else f'FAILED ({proc.returncode})'} {arm} seed {seed}",
+                      flush=True)
+    print(table(out, gold_share_of(args.data_dir), args.epochs))
+
+
+if __name__ == "__main__":
+    main()
