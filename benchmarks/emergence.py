@@ -11,11 +11,13 @@ where the authors' code climbs within 30 epochs on one CPU thread (1e-3 instead 
 - ``reference``: the authors' training and evaluation functions, imported from ``--reference``
   (their repository, git-ignored), on the same data;
 - ``compatible``: the engine with every :data:`n2r.reference.REFERENCE_SETTINGS` switch at the
-  reference's value; ``default``: the engine's defaults for the switched fields (``ce_weight``
-  and ``eval_selection`` stay as published, they are part of the protocol);
-- ``BASE+S`` / ``BASE-S``: a base with switch ``S`` set to the reference's value / back to the
-  default (``S`` one of ``padded_penalties``, ``reads_padding``, ``pad_to``, ``bucket``; chainable:
-  ``default+padded_penalties+bucket``); ``BASE@FIELD=VALUE;FIELD=VALUE`` sets any other field.
+  reference's value; ``clean``: the engine's earlier default mode (penalties over real tokens,
+  length-bucketed batches, no padding read or added); ``default``: the library's current
+  defaults for those fields (``ce_weight`` and ``eval_selection`` stay as published in every
+  arm: they are part of the protocol);
+- ``BASE+S`` / ``BASE-S``: a base with switch ``S`` set to the reference's value / to the clean
+  value (``S`` one of ``padded_penalties``, ``reads_padding``, ``pad_to``, ``bucket``; chainable:
+  ``clean+padded_penalties+bucket``); ``BASE@FIELD=VALUE;FIELD=VALUE`` sets any other field.
 
 Each arm-seed runs in its own process with one thread (``--jobs`` at once), appends one JSON row
 per epoch to ``OUT/OBJECTIVE/ARM/seedS.jsonl`` (dev accuracy; test accuracy, sparsity, P/R/F1 over
@@ -43,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SWITCHES = {   # short name → (field, reference value, engine default)
+SWITCHES = {   # short name → (field, reference value, clean value: the engine's earlier default)
     "padded_penalties": ("objective.padding_in_penalties", True, False),
     "reads_padding": ("model.gru_reads_padding", True, False),
     "pad_to": ("train.pad_to", 256, None),
@@ -65,21 +67,30 @@ def arm_overrides(arm: str) -> dict[str, Any]:
     name, _, extra = arm.partition("@")
     parts = name.replace("-", "\x00-").replace("+", "\x00+").split("\x00")
     base, changes = parts[0], parts[1:]
-    if base not in ("compatible", "default"):
-        raise SystemExit(f"--arm {arm}: base must be 'reference', 'compatible' or 'default'")
-    fields = {f: (ref if base == "compatible" else dflt) for f, ref, dflt in SWITCHES.values()}
+    if base not in ("compatible", "clean", "default"):
+        raise SystemExit(f"--arm {arm}: base must be 'reference', 'compatible', 'clean' or 'default'")
+    fields = {f: {"compatible": ref, "clean": clean, "default": library_default(f)}[base]
+              for f, ref, clean in SWITCHES.values()}
     for change in changes:
         sign, switch = change[0], change[1:]
         if switch not in SWITCHES:
             raise SystemExit(f"--arm {arm}: unknown switch {switch!r} (known: {', '.join(SWITCHES)})")
-        field, ref, dflt = SWITCHES[switch]
-        fields[field] = ref if sign == "+" else dflt
+        field, ref, clean = SWITCHES[switch]
+        fields[field] = ref if sign == "+" else clean
     for assignment in filter(None, extra.split(";")):
         field, _, value = assignment.partition("=")
         if "." not in field or not value:
             raise SystemExit(f"--arm {arm}: {assignment!r} is not FIELD=VALUE")
         fields[field] = parse_value(value)
     return fields
+
+
+def library_default(field: str) -> Any:
+    """The value a run configuration gets for ``field`` when it does not set it."""
+    from n2r.config import RunConfig
+
+    section, name = field.split(".")
+    return getattr(getattr(RunConfig(), section), name)
 
 
 def published(objective: str, lr: float, epochs: int, seed: int):
@@ -193,8 +204,10 @@ def fmt(values: list[float], scale: float = 100.0) -> str:
     return f"{scale * m:.1f} ± {scale * s:.1f}" if len(values) > 1 else f"{scale * m:.1f}"
 
 
-def summarize(rows: list[dict[str, Any]], metric: str = "f1") -> dict[str, Any]:
-    by_epoch = {row["epoch"]: row for row in rows}
+def summarize(rows: list[dict[str, Any]], metric: str = "f1", epochs: int | None = None) -> dict[str, Any]:
+    """One arm-seed: test ``metric`` at the table's epochs and at the epoch of best dev accuracy
+    (the first maximum; among the first ``epochs`` epochs when given)."""
+    by_epoch = {row["epoch"]: row for row in rows if epochs is None or row["epoch"] <= epochs}
     best = max(sorted(by_epoch), key=lambda e: (by_epoch[e]["dev_accuracy"], -e))
     out = {"epochs": max(by_epoch), "best_epoch": best, "selected": by_epoch[best]["test"][metric],
            "selected_sparsity": by_epoch[best]["test"]["sparsity"],
@@ -206,35 +219,33 @@ def summarize(rows: list[dict[str, Any]], metric: str = "f1") -> dict[str, Any]:
     return out
 
 
-def table(out: Path, gold_share: float | None, epochs: int) -> str:
+def table(out: Path, gold_share: float | None, epochs: int, labels: dict[str, str] | None = None) -> str:
+    """One markdown table per objective folder of ``out``: every arm-seed with at least 10
+    epochs; an arm whose seeds stopped before ``epochs`` says how far they got (``epochs run``),
+    and its dev-selected column then selects among the epochs run."""
     lines = []
     for objective_dir in sorted(p for p in out.iterdir() if p.is_dir()):
         lines += [f"\n### {objective_dir.name}\n",
-                  "| arm | seeds | F1 @10 | F1 @20 | F1 @30 (P) | dev-selected F1 | S | random F1 at S | "
-                  "mean − 2σ > random |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| arm | seeds | epochs run | F1 @10 | F1 @20 | F1 @30 (P) | dev-selected F1 | S | "
+                  "random F1 at S | mean − 2σ > random |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for arm_dir in sorted(p for p in objective_dir.iterdir() if p.is_dir()):
-            runs = []
-            for path in sorted(arm_dir.glob("seed*.jsonl")):
-                rows = read_rows(path)
-                if rows and finished(path, epochs):
-                    runs.append(summarize(rows))
-            partial = [p.stem for p in arm_dir.glob("seed*.jsonl") if not finished(p, epochs)]
-            if not runs and not partial:
-                continue
-            name = arm_dir.name + (f" (running: {', '.join(sorted(partial))})" if partial else "")
+            runs = [summarize(rows) for path in sorted(arm_dir.glob("seed*.jsonl"))
+                    if len(rows := read_rows(path)) >= min(10, epochs)]
             if not runs:
-                lines.append(f"| {name} | 0 | | | | | | | |")
                 continue
+            reached = sorted({min(r["epochs"], epochs) for r in runs})
             sparsity = statistics.fmean(r["selected_sparsity"] for r in runs)
             chance = random_f1(gold_share, sparsity) if gold_share is not None else math.nan
             selected = [r["selected"] for r in runs]
             m, s = mean_std(selected)
-            above = "yes" if m - 2 * s > chance else "no"
+            above = ("yes" if m - 2 * s > chance else "no") if len(runs) > 1 else "– (one seed)"
             p30 = fmt([r["p30"] for r in runs if "p30" in r])
-            lines.append(f"| {name} | {len(runs)} | {fmt([r[10] for r in runs if 10 in r])} | "
-                         f"{fmt([r[20] for r in runs if 20 in r])} | {fmt([r[30] for r in runs if 30 in r])} ({p30}) | "
-                         f"{fmt(selected)} | {100 * sparsity:.1f} | {100 * chance:.1f} | {above} |")
+            name = (labels or {}).get(arm_dir.name, arm_dir.name)
+            lines.append(f"| {name} | {len(runs)} | {'/'.join(map(str, reached))} | "
+                         f"{fmt([r[10] for r in runs if 10 in r])} | {fmt([r[20] for r in runs if 20 in r])} | "
+                         f"{fmt([r[30] for r in runs if 30 in r])} ({p30}) | {fmt(selected)} | {100 * sparsity:.1f} | "
+                         f"{100 * chance:.1f} | {above} |")
     return "\n".join(lines)
 
 

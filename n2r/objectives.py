@@ -8,10 +8,14 @@ representation ``h = Enc(Z)`` and class logits.
 - Continuity Ω_c(z) = Σ_t |z_t − z_{t−1}| m_t m_{t−1} / Σ_t m_t m_{t−1}
 - Norm       L_n(h) = −mean_b log(‖h_b‖₂ + ε)       (``norm_form: log``; ``plain``: −mean ‖h_b‖₂)
 
-The reference code computes Ω_s and Ω_c over all positions, padding included; here padding
-never counts as selected nor as a neighbour, so a batch's loss does not depend on how much it
-was padded. ``objective.padding_in_penalties: true`` restores the reference's form (see
-:func:`padded_sparsity_loss` and :func:`padded_continuity_loss`).
+By default Ω_s and Ω_c are computed as the reference code computes them, over every position
+of the padded batch (:func:`padded_sparsity_loss`, :func:`padded_continuity_loss`; the sample
+at a padding position counts). The forms over real units only (:func:`sparsity_loss`,
+:func:`continuity_loss`; ``objective.padding_in_penalties: false``) do not depend on how far a
+batch was padded, but on the emergence protocol (``benchmarks/emergence.py``, docs/results.md)
+N2R's rationale drifts away from the annotated tokens with them — and with length-bucketed
+batches, which leave little padding to count — while the padded forms over plain shuffled
+batches climb with the authors' code.
 
 Each objective's :meth:`Objective.train_step` performs the full update for one batch through
 an ``update(loss)`` callback supplied by the engine (zero grads, backward, gradient sync,

@@ -191,20 +191,23 @@ def test_serve_load_sends_exactly_the_requests_and_reports_percentiles():
 def test_emergence_arms_set_exactly_the_named_switches():
     emergence = load_benchmark("emergence")
     compatible = emergence.arm_overrides("compatible")
-    default = emergence.arm_overrides("default")
+    clean = emergence.arm_overrides("clean")
     assert compatible == {"objective.padding_in_penalties": True, "model.gru_reads_padding": True,
                           "train.pad_to": 256, "train.bucket_window": 0}
-    assert default == {"objective.padding_in_penalties": False, "model.gru_reads_padding": False,
-                       "train.pad_to": None, "train.bucket_window": 32}
-    assert emergence.arm_overrides("default+bucket") == {**default, "train.bucket_window": 0}
+    assert clean == {"objective.padding_in_penalties": False, "model.gru_reads_padding": False,
+                     "train.pad_to": None, "train.bucket_window": 32}
+    # the library's defaults: the reference's penalties over plain shuffled batches, nothing else of it
+    default = emergence.arm_overrides("default")
+    assert default == emergence.arm_overrides("clean+padded_penalties+bucket")
+    assert emergence.arm_overrides("clean+bucket") == {**clean, "train.bucket_window": 0}
     assert emergence.arm_overrides("compatible-reads_padding") == {**compatible, "model.gru_reads_padding": False}
-    assert emergence.arm_overrides("default+padded_penalties+pad_to@objective.lambda_continuity=6.5;train.seed=4") == {
-        **default, "objective.padding_in_penalties": True, "train.pad_to": 256,
+    assert emergence.arm_overrides("clean+padded_penalties+pad_to@objective.lambda_continuity=6.5;train.seed=4") == {
+        **clean, "objective.padding_in_penalties": True, "train.pad_to": 256,
         "objective.lambda_continuity": 6.5, "train.seed": 4}
-    for bad in ("fancy", "default+colour", "default@lambda=1"):
+    for bad in ("fancy", "clean+colour", "default@lambda=1"):
         with pytest.raises(SystemExit):
             emergence.arm_overrides(bad)
-    cfg = emergence.engine_config("default+bucket", "rnp+n2r", 1e-3, 30, 2, "/data/beer")
+    cfg = emergence.engine_config("clean+bucket", "rnp+n2r", 1e-3, 30, 2, "/data/beer")
     assert (cfg.objective.name, cfg.objective.ce_weight, cfg.model.eval_selection) == ("rnp+n2r", 0.9, "sample")
     assert (cfg.train.lr, cfg.train.seed, cfg.train.bucket_window, cfg.data.path) == (1e-3, 2, 0, "/data/beer")
 
@@ -226,6 +229,6 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path):
     assert (summary["best_epoch"], summary["selected"]) == (2, 0.34)
     text = emergence.table(tmp_path, gold_share=0.2, epochs=3)
     row = next(line for line in text.splitlines() if line.startswith("| default"))
-    assert "| 2 |" in row and "32.0 ± 2.8" in row                  # dev-selected F1: 0.30 and 0.34
+    assert "| 2 | 3 |" in row and "32.0 ± 2.8" in row              # dev-selected F1: 0.30 and 0.34
     assert f"{100 * emergence.random_f1(0.2, 0.1):.1f}" in row and row.endswith("| yes |")
     assert not emergence.finished(folder / "seed1.jsonl", 4)       # a fourth epoch would still run

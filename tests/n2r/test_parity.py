@@ -99,7 +99,8 @@ def test_each_switch_back_to_the_default_breaks_parity(parity, field, value, fir
 
 
 def test_reference_compatible_sets_every_switch_and_keeps_coefficients():
-    cfg = RunConfig.from_dict({"objective": {"lambda_sparsity": 3.0}, "train": {"lr": 0.01}})
+    cfg = RunConfig.from_dict({"objective": {"lambda_sparsity": 3.0, "padding_in_penalties": False},
+                               "train": {"lr": 0.01}})
     ref = reference_compatible(cfg)
     for setting in REFERENCE_SETTINGS:
         section, name = setting.field.split(".")
@@ -120,6 +121,54 @@ def test_padded_penalties_count_padding_as_the_reference_does():
     assert float(padded_continuity_loss(z)) == pytest.approx(5 / 6)
     # real pairs only: row 1: 1, 1, 0; row 2: 1
     assert float(continuity_loss(z * real, real)) == pytest.approx(3 / 4)
+
+
+def test_the_default_penalties_are_the_references_on_a_padded_batch():
+    """The emergence issue's regression test. The default Ω_s and Ω_c are the reference's
+    formulas over the padded batch (metric.py: ``|Σ z / Σ mask − s|`` and ``mean |z_t − z_{t−1}|``
+    over all B × (T − 1) pairs, with the Gumbel sample at padding positions counted). The earlier
+    default counted real tokens only (here Ω_s |4/7 − s|, Ω_c 3/5), and on the emergence protocol
+    N2R's rationale drifted away from the annotations with it (docs/results.md)."""
+    from n2r.config import ObjectiveConfig
+    from n2r.models.base import RationaleOutput
+    from n2r.objectives import build_objective
+
+    # two reviews of 5 and 2 real tokens padded to 6; the sample selected the padding position (1, 3)
+    z_all = torch.tensor([[1., 1., 0., 0., 1., 0.], [0., 1., 0., 1., 0., 0.]])
+    real = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 0, 0, 0, 0]], dtype=torch.bool)
+    out = RationaleOutput(z=z_all * real, unit_mask=real, logits=None, h=None, generator_logits=None, z_all=z_all)
+    objective = build_objective(ObjectiveConfig())
+
+    class Text(nn.Module):
+        sequential = True
+
+    terms = objective.regularizer(Text(), out)
+    s = ObjectiveConfig().sparsity_target
+    reference_sparsity = abs(float(z_all.sum()) / float(real.sum()) - s)           # (3 + 2) / 7 − s
+    reference_continuity = float((z_all[:, 1:] - z_all[:, :-1]).abs().mean())      # (3 + 4) / 10
+    assert float(terms["sparsity"]) == pytest.approx(reference_sparsity) == pytest.approx(abs(5 / 7 - s))
+    assert float(terms["continuity"]) == pytest.approx(reference_continuity) == pytest.approx(0.7)
+    c = ObjectiveConfig()
+    assert float(terms["omega"]) == pytest.approx(c.lambda_sparsity * reference_sparsity
+                                                  + c.lambda_continuity * reference_continuity)
+
+
+def test_the_default_training_batches_mix_lengths_as_the_references_do(small_data):
+    """Plain shuffled batches by default: with length bucketing the penalties see little padding
+    and N2R drifts on the emergence protocol; each batch's spread of lengths is that of random batches."""
+    from n2r.training import run_loaders
+
+    cfg = RunConfig.from_dict({"train": {"batch_size": 8}})
+    assert cfg.train.bucket_window == 0 and cfg.objective.padding_in_penalties
+    lengths = [len(ids) for ids in small_data.splits["train"].column("input_ids").to_pylist()]
+    train, _ = run_loaders(small_data, cfg)
+    batches = list(train.batch_sampler)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    bucketed = small_data.loader("train", 8, shuffle=True, seed=cfg.train.seed, bucket_window=32)
+    bucketed_spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b)
+                          for b in bucketed.batch_sampler) / len(batches)
+    assert bucketed_spread < 1 < spread          # synthetic lengths 5–9: random batches span most of it
 
 
 def test_gru_reading_padding_equals_a_bidirectional_gru_over_the_padded_tensor():
