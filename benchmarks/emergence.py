@@ -12,8 +12,8 @@ where the authors' code climbs within 30 epochs on one CPU thread (1e-3 instead 
   (their repository, git-ignored), on the same data;
 - ``compatible``: the engine with every :data:`n2r.reference.REFERENCE_SETTINGS` switch at the
   reference's value; ``clean``: the engine's earlier default mode (penalties over real tokens,
-  length-bucketed batches, no padding read or added); ``default``: the library's current
-  defaults for those fields (``ce_weight`` and ``eval_selection`` stay as published in every
+  length-bucketed batches, no padding read or added); ``default``: whatever the library does
+  when a run sets none of those fields (for ``n2r`` now ``clean+padded_penalties+bucket``) (``ce_weight`` and ``eval_selection`` stay as published in every
   arm: they are part of the protocol);
 - ``BASE+S`` / ``BASE-S``: a base with switch ``S`` set to the reference's value / to the clean
   value (``S`` one of ``padded_penalties``, ``reads_padding``, ``pad_to``, ``bucket``; chainable:
@@ -69,8 +69,8 @@ def arm_overrides(arm: str) -> dict[str, Any]:
     base, changes = parts[0], parts[1:]
     if base not in ("compatible", "clean", "default"):
         raise SystemExit(f"--arm {arm}: base must be 'reference', 'compatible', 'clean' or 'default'")
-    fields = {f: {"compatible": ref, "clean": clean, "default": library_default(f)}[base]
-              for f, ref, clean in SWITCHES.values()}
+    fields = {} if base == "default" else {f: ref if base == "compatible" else clean
+                                           for f, ref, clean in SWITCHES.values()}
     for change in changes:
         sign, switch = change[0], change[1:]
         if switch not in SWITCHES:
@@ -83,14 +83,6 @@ def arm_overrides(arm: str) -> dict[str, Any]:
             raise SystemExit(f"--arm {arm}: {assignment!r} is not FIELD=VALUE")
         fields[field] = parse_value(value)
     return fields
-
-
-def library_default(field: str) -> Any:
-    """The value a run configuration gets for ``field`` when it does not set it."""
-    from n2r.config import RunConfig
-
-    section, name = field.split(".")
-    return getattr(getattr(RunConfig(), section), name)
 
 
 def published(objective: str, lr: float, epochs: int, seed: int):

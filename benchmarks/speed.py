@@ -75,7 +75,7 @@ def train_once(loop: str, objective: str, epochs: int, threads: int, data_dir: s
     if loop.startswith("engine"):
         cfg.train.parallel_directions = loop == "engine"
         train_loader = data.loader("train", cfg.train.batch_size, shuffle=True, seed=cfg.train.seed,
-                                   bucket_window=cfg.train.bucket_window)
+                                   bucket_window=cfg.training_bucket_window())
         result = fit(model, objective_, train_loader, dev_loader, cfg.train, device=device)
         rates = [r["examples_per_s"] for r in result.history]
         dev = result.history[-1]["dev"]

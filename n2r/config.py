@@ -89,12 +89,14 @@ class ObjectiveConfig(Schema):
     ``sparsity_target`` is *s*, ``lambda_sparsity`` λs, ``lambda_continuity`` λc,
     ``lambda_norm`` λn. ``ce_weight`` scales the predictor's cross-entropy in step 1;
     ``None`` takes the objective's default (0.9 for ``n2r``, as in the reference code; 1.0 else).
-    ``padding_in_penalties`` (default) computes Ω_s and Ω_c as the reference code does, over
-    every position of the padded batch; ``false`` counts real units only, and then
+    ``padding_in_penalties`` computes Ω_s and Ω_c as the reference code does, over every
+    position of the padded batch; ``false`` counts real units only, and then
     ``continuity_window`` W prices each transition per input against W − 1 pairs instead of the
-    batch's real pairs. On the emergence protocol (docs/results.md) the real-units-only forms
-    let N2R's rationale drift away from the annotated tokens, with W = 256 too, so they are
-    options, not the default (see :mod:`n2r.objectives`).
+    batch's real pairs. Unset (``None``), the objective decides (:meth:`pads_penalties`): ``n2r``
+    pads — with the real-units-only forms its rationale drifts away from the annotated tokens on
+    the emergence protocol (docs/results.md) —, ``rnp`` and ``rnp+n2r`` do not (with the padded
+    forms both collapse to an empty selection on the planted-rationale test at their tuned
+    coefficients).
     """
 
     name: Literal["rnp", "n2r", "rnp+n2r"] = "n2r"
@@ -105,8 +107,13 @@ class ObjectiveConfig(Schema):
     norm_form: Literal["log", "plain"] = "log"
     norm_eps: float = Field(1e-6, gt=0.0)
     ce_weight: float | None = Field(None, ge=0.0)
-    padding_in_penalties: bool = True
+    padding_in_penalties: bool | None = None
     continuity_window: int | None = Field(None, ge=2)
+
+    def pads_penalties(self) -> bool:
+        """Whether Ω_s and Ω_c count padding: ``padding_in_penalties``, or where it is unset the
+        objective's default (``n2r``: yes; ``rnp``, ``rnp+n2r``: no)."""
+        return self.name == "n2r" if self.padding_in_penalties is None else self.padding_in_penalties
 
 
 class TrainConfig(Schema):
@@ -117,9 +124,10 @@ class TrainConfig(Schema):
     ``sparsity_tolerance`` an epoch whose dev sparsity misses the objective's target by more
     than that is ranked below every feasible one. Test metrics are never used for selection.
     ``bucket_window`` groups text training batches by length within windows of that many
-    batches (0 or 1, the default: plain shuffled batches). Grouping pads less, but with
-    ``objective.padding_in_penalties`` the penalties then see little padding, and N2R's
-    rationale drifts on the emergence protocol (docs/results.md). ``pad_to`` pads every text batch
+    batches (0 or 1: plain shuffled batches); unset, :meth:`RunConfig.training_bucket_window`
+    decides: none where the objective's penalties count padding (grouping would leave them
+    little to count, and N2R's rationale then drifts on the emergence protocol), else 32.
+    ``pad_to`` pads every text batch
     (training and evaluation) to that fixed length instead of its own longest input (the
     reference code pads to 256); inputs are never longer (readers cut them).
     ``dev_faithfulness`` adds comprehensiveness/sufficiency to every epoch's dev metrics (two
@@ -144,7 +152,7 @@ class TrainConfig(Schema):
     sparsity_tolerance: float | None = Field(None, ge=0.0)
     check_every: int = Field(20, ge=1)
     num_threads: int | None = Field(None, ge=1)
-    bucket_window: int = Field(0, ge=0)
+    bucket_window: int | None = Field(None, ge=0)
     pad_to: int | None = Field(None, ge=1)
     dev_faithfulness: bool = False
     parallel_directions: bool = True
@@ -164,6 +172,13 @@ class RunConfig(Schema):
         if self.model.eval_selection == "topk" and self.model.eval_share is None:
             self.model.eval_share = self.objective.sparsity_target
         return self
+
+    def training_bucket_window(self) -> int:
+        """``train.bucket_window``, or where it is unset: 0 (plain shuffled batches) when the
+        objective's penalties count padding (:meth:`ObjectiveConfig.pads_penalties`), else 32."""
+        if self.train.bucket_window is not None:
+            return self.train.bucket_window
+        return 0 if self.objective.pads_penalties() else 32
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()

@@ -30,7 +30,7 @@ def run_loaders(data: PreparedData, cfg: RunConfig, pin_memory: bool = False) ->
     """``(train, dev)`` loaders of in-process data as every training entry point uses them."""
     t = cfg.train
     train = data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin_memory,
-                        bucket_window=t.bucket_window, pad_to=t.pad_to)
+                        bucket_window=cfg.training_bucket_window(), pad_to=t.pad_to)
     dev = data.loader("dev", t.eval_batch_size, pin_memory=pin_memory, by_length=True, pad_to=t.pad_to)
     return train, dev
 

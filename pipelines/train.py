@@ -89,7 +89,7 @@ class TrainSession:
         kind, pad_id = self.config["kind"], self.config.get("pad_id", 0)
         t = cfg.train
         train = EpochBatches(self.ray_train.get_dataset_shard("train"), kind, t.batch_size, pad_id, t.seed, True,
-                             t.bucket_window, pin_memory, t.pad_to)
+                             cfg.training_bucket_window(), pin_memory, t.pad_to)
         dev = EpochBatches(self.ray_train.get_dataset_shard("dev"), kind, t.eval_batch_size, pad_id, t.seed, False,
                            pin_memory=pin_memory, pad_to=t.pad_to)
         return train, dev, self.config["model_inputs"]

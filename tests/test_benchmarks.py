@@ -196,11 +196,16 @@ def test_emergence_arms_set_exactly_the_named_switches():
                           "train.pad_to": 256, "train.bucket_window": 0}
     assert clean == {"objective.padding_in_penalties": False, "model.gru_reads_padding": False,
                      "train.pad_to": None, "train.bucket_window": 32}
-    # the library's defaults: the reference's penalties over plain shuffled batches, nothing else of it
-    default = emergence.arm_overrides("default")
-    assert default == emergence.arm_overrides("clean+padded_penalties+bucket")
+    # 'default' leaves the fields to the library: for n2r the reference's penalties over plain
+    # shuffled batches and nothing else of it; rnp+n2r keeps the clean form
+    assert emergence.arm_overrides("default") == {}
+    for objective, padded, window in (("n2r", True, 0), ("rnp+n2r", False, 32)):
+        cfg = emergence.engine_config("default", objective, 1e-3, 30, 1, "/data/beer")
+        assert (cfg.objective.pads_penalties(), cfg.training_bucket_window()) == (padded, window)
+        assert (cfg.model.gru_reads_padding, cfg.train.pad_to) == (False, None)
     assert emergence.arm_overrides("clean+bucket") == {**clean, "train.bucket_window": 0}
     assert emergence.arm_overrides("compatible-reads_padding") == {**compatible, "model.gru_reads_padding": False}
+    assert emergence.arm_overrides("default+reads_padding") == {"model.gru_reads_padding": True}
     assert emergence.arm_overrides("clean+padded_penalties+pad_to@objective.lambda_continuity=6.5;train.seed=4") == {
         **clean, "objective.padding_in_penalties": True, "train.pad_to": 256,
         "objective.lambda_continuity": 6.5, "train.seed": 4}

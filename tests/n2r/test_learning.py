@@ -21,18 +21,26 @@ TEXT_COEFFICIENTS = {
 # epochs 0.00–0.47 over seeds 1–4, after 20 epochs 0.78 and 0.80 for seeds 2 and 3), so it gets
 # a longer budget.
 TEXT_EPOCHS = {"rnp": 8, "n2r": 20, "rnp+n2r": 8}
+# These coefficients were tuned for Ω_s and Ω_c over real tokens on length-bucketed batches, which
+# N2R no longer uses by default (the padded forms over shuffled batches: the emergence protocol on
+# Beer, docs/results.md). With the padded forms and these coefficients N2R reached F1 0.33 here
+# (seed 1, 20 epochs), so its case pins the forms the coefficients were tuned for; rnp and rnp+n2r
+# use them by default.
+TEXT_FORMS = {"n2r": {"objective": {"padding_in_penalties": False}, "train": {"bucket_window": 32}}}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("objective", ["rnp", "n2r", "rnp+n2r"])
 def test_gru_finds_planted_rationales(objective):
     torch.set_num_threads(2)
+    forms = TEXT_FORMS.get(objective, {})
     cfg = RunConfig.from_dict({
         "data": {"name": "synthetic-text", "options": {"n_train": 1600, "n_dev": 500, "n_test": 500, "seed": 0}},
         "model": {"encoder": "gru"},
         "objective": {"name": objective, "sparsity_target": 0.07, "lambda_norm": 1.0,
-                      **TEXT_COEFFICIENTS[objective]},
-        "train": {"epochs": TEXT_EPOCHS[objective], "batch_size": 64, "lr": 0.002, "seed": 1},
+                      **TEXT_COEFFICIENTS[objective], **forms.get("objective", {})},
+        "train": {"epochs": TEXT_EPOCHS[objective], "batch_size": 64, "lr": 0.002, "seed": 1,
+                  **forms.get("train", {})},
     })
     # Budget: 8 (N2R: 20) epochs over 1,600 examples; wall time is not asserted here, since a
     # timed test fails under load.

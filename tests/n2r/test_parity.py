@@ -137,6 +137,7 @@ def test_the_default_penalties_are_the_references_on_a_padded_batch():
     z_all = torch.tensor([[1., 1., 0., 0., 1., 0.], [0., 1., 0., 1., 0., 0.]])
     real = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 0, 0, 0, 0]], dtype=torch.bool)
     out = RationaleOutput(z=z_all * real, unit_mask=real, logits=None, h=None, generator_logits=None, z_all=z_all)
+    assert ObjectiveConfig().name == "n2r"
     objective = build_objective(ObjectiveConfig())
 
     class Text(nn.Module):
@@ -159,7 +160,7 @@ def test_the_default_training_batches_mix_lengths_as_the_references_do(small_dat
     from n2r.training import run_loaders
 
     cfg = RunConfig.from_dict({"train": {"batch_size": 8}})
-    assert cfg.train.bucket_window == 0 and cfg.objective.padding_in_penalties
+    assert cfg.objective.name == "n2r" and cfg.training_bucket_window() == 0 and cfg.objective.pads_penalties()
     lengths = [len(ids) for ids in small_data.splits["train"].column("input_ids").to_pylist()]
     train, _ = run_loaders(small_data, cfg)
     batches = list(train.batch_sampler)
@@ -169,6 +170,20 @@ def test_the_default_training_batches_mix_lengths_as_the_references_do(small_dat
     bucketed_spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b)
                           for b in bucketed.batch_sampler) / len(batches)
     assert bucketed_spread < 1 < spread          # synthetic lengths 5–9: random batches span most of it
+
+
+def test_the_objectives_choose_their_penalty_forms_unless_the_run_sets_them():
+    """n2r: padded penalties over shuffled batches; rnp and rnp+n2r: real tokens, bucketed (their
+    coefficients were tuned so; the padded forms collapse them on the planted-rationale test).
+    A set field wins, and a configuration written back keeps the choice to the objective."""
+    for name, padded, window in (("n2r", True, 0), ("rnp", False, 32), ("rnp+n2r", False, 32)):
+        cfg = RunConfig.from_dict({"objective": {"name": name}})
+        assert (cfg.objective.pads_penalties(), cfg.training_bucket_window()) == (padded, window), name
+        assert cfg.objective.padding_in_penalties is None and cfg.train.bucket_window is None
+        assert RunConfig.from_dict(cfg.to_dict()).with_overrides({"objective.name": "rnp"}).training_bucket_window() == 32
+    cfg = RunConfig.from_dict({"objective": {"name": "rnp", "padding_in_penalties": True}, "train": {"bucket_window": 4}})
+    assert cfg.objective.pads_penalties() and cfg.training_bucket_window() == 4
+    assert RunConfig.from_dict({"objective": {"padding_in_penalties": False}}).training_bucket_window() == 32
 
 
 def test_gru_reading_padding_equals_a_bidirectional_gru_over_the_padded_tensor():
