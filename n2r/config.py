@@ -89,14 +89,9 @@ class ObjectiveConfig(Schema):
     ``sparsity_target`` is *s*, ``lambda_sparsity`` λs, ``lambda_continuity`` λc,
     ``lambda_norm`` λn. ``ce_weight`` scales the predictor's cross-entropy in step 1;
     ``None`` takes the objective's default (0.9 for ``n2r``, as in the reference code; 1.0 else).
-    ``padding_in_penalties`` computes Ω_s and Ω_c as the reference code does, over every
-    position of the padded batch; ``false`` counts real units only, and then
-    ``continuity_window`` W prices each transition per input against W − 1 pairs instead of the
-    batch's real pairs. Unset (``None``), the objective decides (:meth:`pads_penalties`): ``n2r``
-    pads — with the real-units-only forms its rationale drifts away from the annotated tokens on
-    the emergence protocol (docs/results.md) —, ``rnp`` and ``rnp+n2r`` do not (with the padded
-    forms both collapse to an empty selection on the planted-rationale test at their tuned
-    coefficients).
+    ``padding_in_penalties``: Ω_s and Ω_c over every position of the padded batch (as the
+    reference), ``false``: over real units (``continuity_window`` W then prices a transition
+    against W − 1 pairs); unset, the objective decides (:meth:`pads_penalties`).
     """
 
     name: Literal["rnp", "n2r", "rnp+n2r"] = "n2r"
@@ -111,8 +106,9 @@ class ObjectiveConfig(Schema):
     continuity_window: int | None = Field(None, ge=2)
 
     def pads_penalties(self) -> bool:
-        """Whether Ω_s and Ω_c count padding: ``padding_in_penalties``, or where it is unset the
-        objective's default (``n2r``: yes; ``rnp``, ``rnp+n2r``: no)."""
+        """``padding_in_penalties``, or where unset: ``n2r`` yes (with the real-unit forms its
+        rationale drifts from the annotations on Beer); ``rnp``, ``rnp+n2r`` no (with the padded
+        forms both collapse to an empty selection on the planted-rationale test)."""
         return self.name == "n2r" if self.padding_in_penalties is None else self.padding_in_penalties
 
 
@@ -124,12 +120,9 @@ class TrainConfig(Schema):
     ``sparsity_tolerance`` an epoch whose dev sparsity misses the objective's target by more
     than that is ranked below every feasible one. Test metrics are never used for selection.
     ``bucket_window`` groups text training batches by length within windows of that many
-    batches (0 or 1: plain shuffled batches); unset, :meth:`RunConfig.training_bucket_window`
-    decides: none where the objective's penalties count padding (grouping would leave them
-    little to count, and N2R's rationale then drifts on the emergence protocol), else 32.
-    ``pad_to`` pads every text batch
-    (training and evaluation) to that fixed length instead of its own longest input (the
-    reference code pads to 256); inputs are never longer (readers cut them).
+    batches (0 or 1: plain shuffled); unset, :meth:`RunConfig.training_bucket_window` decides.
+    ``pad_to`` pads every text batch (training and evaluation) to that fixed length instead of
+    its own longest input (the reference pads to 256); inputs are never longer (readers cut them).
     ``dev_faithfulness`` adds comprehensiveness/sufficiency to every epoch's dev metrics (two
     more predictor passes, doubling the cost of evaluation; selection does not use them, and
     the test evaluation always has them).
@@ -175,7 +168,8 @@ class RunConfig(Schema):
 
     def training_bucket_window(self) -> int:
         """``train.bucket_window``, or where it is unset: 0 (plain shuffled batches) when the
-        objective's penalties count padding (:meth:`ObjectiveConfig.pads_penalties`), else 32."""
+        objective's penalties count padding (:meth:`ObjectiveConfig.pads_penalties`: grouping
+        would leave them little to count, and N2R's rationale then drifts), else 32."""
         if self.train.bucket_window is not None:
             return self.train.bucket_window
         return 0 if self.objective.pads_penalties() else 32
