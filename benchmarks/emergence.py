@@ -45,6 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipelines.protocol import mean_std  # noqa: E402
+
 SWITCHES = {   # short name → (field, reference value, clean value: the engine's earlier default)
     "padded_penalties": ("objective.padding_in_penalties", True, False),
     "reads_padding": ("model.gru_reads_padding", True, False),
@@ -183,13 +185,9 @@ def random_f1(gold_share: float, sparsity: float) -> float:
     return 2 * gold_share * sparsity / (gold_share + sparsity) if gold_share + sparsity > 0 else 0.0
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    if not values:
-        return math.nan, math.nan
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
 def fmt(values: list[float], scale: float = 100.0) -> str:
+    """``mean ± std`` (the quality protocol's :func:`pipelines.protocol.mean_std`), the mean alone
+    for one seed, ``–`` for none."""
     m, s = mean_std(values)
     if math.isnan(m):
         return "–"
@@ -267,6 +265,7 @@ def probe(arm: str, args) -> dict[str, Any]:
 
     from n2r.checkpoint import load_checkpoint
     from n2r.models.base import RationaleOutput
+    from n2r.models.selection import gumbel_straight_through
     from n2r.objectives import build_objective
     from n2r.runner import build_run
     from n2r.training import run_loaders
@@ -289,7 +288,7 @@ def probe(arm: str, args) -> dict[str, Any]:
         for batch in data.loader("test", 256, by_length=True, pad_to=cfg.train.pad_to):
             gen = model.generator(batch)
             prob = gen.logits.float().softmax(-1)[..., 1]
-            z = (torch.nn.functional.gumbel_softmax(gen.logits.float(), hard=True)[..., 1]) * batch.unit_mask
+            z = gumbel_straight_through(gen.logits) * batch.unit_mask
             real = batch.unit_mask.bool()
             lengths = real.sum(1, keepdim=True)
             fifth = (torch.arange(z.shape[1]).unsqueeze(0) * 5 // lengths).clamp(max=4)
