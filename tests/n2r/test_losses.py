@@ -77,3 +77,13 @@ def test_continuity_with_a_window_ignores_padding_and_grouping():
         batch[0, 5] = 1.0                                   # a padding position: never a neighbour
         together = continuity_loss(batch, mask, window=32)
         assert together.item() == pytest.approx(sum(a.item() for a in alone) / 3)
+
+
+def test_a_continuity_window_with_padded_penalties_is_refused_not_ignored():
+    from n2r.config import ObjectiveConfig
+    from n2r.objectives import build_objective
+
+    with pytest.raises(ValueError, match=r"objective\.continuity_window .* objective\.padding_in_penalties: false"):
+        build_objective(ObjectiveConfig(name="n2r", continuity_window=256))
+    build_objective(ObjectiveConfig(name="n2r", continuity_window=256, padding_in_penalties=False))
+    build_objective(ObjectiveConfig(name="rnp", continuity_window=256))
