@@ -111,6 +111,13 @@ class ObjectiveConfig(Schema):
         forms both collapse to an empty selection on the planted-rationale test)."""
         return self.name == "n2r" if self.padding_in_penalties is None else self.padding_in_penalties
 
+    @model_validator(mode="after")
+    def _window_needs_real_unit_penalties(self) -> "ObjectiveConfig":
+        if self.continuity_window is not None and self.pads_penalties():
+            raise ValueError(f"continuity_window prices Ω_c over real tokens only; with padded penalties (objective "
+                             f"{self.name!r}) it would be ignored: set objective.padding_in_penalties: false")
+        return self
+
 
 class TrainConfig(Schema):
     """Optimisation and model selection for :func:`n2r.engine.fit`.

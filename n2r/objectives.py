@@ -115,9 +115,6 @@ class Objective:
     def __init__(self, cfg: ObjectiveConfig):
         self.cfg = cfg
         self.ce_weight = self.default_ce_weight if cfg.ce_weight is None else cfg.ce_weight
-        if cfg.continuity_window is not None and cfg.pads_penalties():
-            raise ValueError("objective.continuity_window prices Ω_c over real tokens only; with padded penalties "
-                             f"(objective {cfg.name!r}) it would be ignored: set objective.padding_in_penalties: false")
 
     def regularizer(self, model: Rationalizer, out: RationaleOutput) -> dict[str, torch.Tensor]:
         """λs·Ω_s (+ node sparsity for graphs that select nodes) and λc·Ω_c (sequences only)."""

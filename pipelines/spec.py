@@ -200,7 +200,26 @@ def _validate_space(space: dict[str, Any], studies: list[Study], fail) -> dict[s
                 except ConfigError as exc:
                     raise fail(name, str(exc)) from None
         out[key] = {kind: args}
+    _validate_pairs(out, studies, fail)
     return out
+
+
+def _validate_pairs(space: dict[str, dict[str, Any]], studies: list[Study], fail) -> None:
+    """Every pair of keys at every pair of their probe values (both ends of a range, every
+    choice) must make a valid run config too: a combination the configuration refuses (e.g.
+    ``objective.continuity_window`` with ``objective.padding_in_penalties: true``) would fail
+    inside a trial, after Ray started."""
+    keys = list(space)
+    for i, first in enumerate(keys):
+        for second in keys[i + 1:]:
+            for a in next(iter(space[first].values())):
+                for b in next(iter(space[second].values())):
+                    for study in studies:
+                        try:
+                            RunConfig.from_dict(apply_params(study.run, {first: a, second: b}))
+                        except ConfigError as exc:
+                            raise fail(f"space.{first} × space.{second}",
+                                       f"{first}={a!r} with {second}={b!r} (study {study.name}): {exc}") from None
 
 
 def apply_params(run: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

@@ -80,10 +80,13 @@ def test_continuity_with_a_window_ignores_padding_and_grouping():
 
 
 def test_a_continuity_window_with_padded_penalties_is_refused_not_ignored():
-    from n2r.config import ObjectiveConfig
-    from n2r.objectives import build_objective
+    """Refused by the configuration itself, so a sweep space that could combine the two is
+    refused before Ray starts (``pipelines.spec``), not inside a trial."""
+    from n2r.config import ConfigError, RunConfig
 
-    with pytest.raises(ValueError, match=r"objective\.continuity_window .* objective\.padding_in_penalties: false"):
-        build_objective(ObjectiveConfig(name="n2r", continuity_window=256))
-    build_objective(ObjectiveConfig(name="n2r", continuity_window=256, padding_in_penalties=False))
-    build_objective(ObjectiveConfig(name="rnp", continuity_window=256))
+    with pytest.raises(ConfigError, match=r"^run.yaml: objective: continuity_window .* objective\.padding_in_penalties: false"):
+        RunConfig.from_dict({"objective": {"name": "n2r", "continuity_window": 256}}, source="run.yaml")
+    rnp = RunConfig.from_dict({"objective": {"name": "rnp", "continuity_window": 256}})
+    with pytest.raises(ConfigError, match="continuity_window"):
+        rnp.with_overrides({"objective.name": "n2r"})
+    RunConfig.from_dict({"objective": {"name": "n2r", "continuity_window": 256, "padding_in_penalties": False}})

@@ -89,6 +89,11 @@ def test_studies_carry_their_data_set_encoder_and_objective():
     ({"name": ""}, "name: "),
     ({"datasets": [{"name": "synthetic-text"}, {"name": "synthetic-text"}]},
      "datasets\\[1\\]: two entries would share the study name prefix 'synthetic-text'"),
+    # each value alone is valid; one pair of them is a run the configuration refuses
+    ({"objectives": ["rnp"], "space": {"objective.continuity_window": {"int": [8, 64]},
+                                       "objective.padding_in_penalties": {"choice": [False, True]}}},
+     "space.objective.continuity_window × space.objective.padding_in_penalties: objective.continuity_window=8 with "
+     "objective.padding_in_penalties=True \\(study synthetic-text-gru-rnp\\): objective: continuity_window prices"),
 ])
 def test_invalid_sweep_files_fail_before_any_trial_naming_the_field(tmp_path, changes, field):
     path = tmp_path / "bad.yaml"
