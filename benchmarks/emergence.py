@@ -53,6 +53,8 @@ SWITCHES = {   # short name → (field, reference value, clean value: the engine
     "pad_to": ("train.pad_to", 256, None),
     "bucket": ("train.bucket_window", 0, 32),
 }
+METHODS = {"fr": {"model.shared_encoder": True},            # ``ARM@fr``: FR, their --fr 1
+           "dr": {"train.predictor_lr_scale": 0.1}}         # ``ARM@dr``: DR, their --dr 1
 TABLE_EPOCHS = (10, 20, 30)
 
 
@@ -65,24 +67,30 @@ def parse_value(text: str) -> Any:
 
 
 def arm_overrides(arm: str) -> dict[str, Any]:
-    """The configuration fields an engine arm sets on the published set-up."""
+    """The configuration fields an arm sets on the published set-up (for ``reference``: only the
+    method flags its script has, ``@fr`` and ``@dr``)."""
     name, _, extra = arm.partition("@")
     parts = name.replace("-", "\x00-").replace("+", "\x00+").split("\x00")
     base, changes = parts[0], parts[1:]
-    if base not in ("compatible", "clean", "default"):
+    if base not in ("reference", "compatible", "clean", "default"):
         raise SystemExit(f"--arm {arm}: base must be 'reference', 'compatible', 'clean' or 'default'")
-    fields = {} if base == "default" else {f: ref if base == "compatible" else clean
-                                           for f, ref, clean in SWITCHES.values()}
+    fields = {} if base in ("default", "reference") else {f: ref if base == "compatible" else clean
+                                                          for f, ref, clean in SWITCHES.values()}
     for change in changes:
         sign, switch = change[0], change[1:]
-        if switch not in SWITCHES:
-            raise SystemExit(f"--arm {arm}: unknown switch {switch!r} (known: {', '.join(SWITCHES)})")
+        if switch not in SWITCHES or base == "reference":
+            raise SystemExit(f"--arm {arm}: unknown switch {switch!r} (known: {', '.join(SWITCHES)}; "
+                             "none for the reference)")
         field, ref, clean = SWITCHES[switch]
         fields[field] = ref if sign == "+" else clean
     for assignment in filter(None, extra.split(";")):
+        if assignment in METHODS:
+            fields.update(METHODS[assignment])
+            continue
         field, _, value = assignment.partition("=")
-        if "." not in field or not value:
-            raise SystemExit(f"--arm {arm}: {assignment!r} is not FIELD=VALUE")
+        if "." not in field or not value or base == "reference":
+            raise SystemExit(f"--arm {arm}: {assignment!r} is not FIELD=VALUE or one of {', '.join(METHODS)}"
+                             + (" (the reference arm takes only those)" if base == "reference" else ""))
         fields[field] = parse_value(value)
     return fields
 
@@ -98,7 +106,7 @@ def published(objective: str, lr: float, epochs: int, seed: int):
     return RunConfig.from_dict(raw)
 
 
-def engine_config(arm: str, objective: str, lr: float, epochs: int, seed: int, data_dir: str):
+def arm_config(arm: str, objective: str, lr: float, epochs: int, seed: int, data_dir: str | None = None):
     from n2r.config import RunConfig
 
     raw = published(objective, lr, epochs, seed).to_dict()
@@ -130,7 +138,7 @@ def run_engine(arm: str, args, rows_path: Path) -> None:
     from n2r.runner import build_run
     from n2r.training import run_loaders
 
-    cfg = engine_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir)
+    cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir)
     torch.set_num_threads(1)
     data, model = build_run(cfg)
     t = cfg.train
@@ -160,7 +168,7 @@ def run_reference(args, rows_path: Path) -> None:
 
     from benchmarks.parity import reference_epochs
 
-    cfg = published(args.objective, args.lr, args.epochs, args.seed)
+    cfg = arm_config(args.worker, args.objective, args.lr, args.epochs, args.seed)
     torch.set_num_threads(1)
     done = {row["epoch"] for row in read_rows(rows_path)}
     for row in reference_epochs(args.reference, cfg, args.data_dir, args.epochs, args.seed,
@@ -270,7 +278,7 @@ def probe(arm: str, args) -> dict[str, Any]:
     from n2r.runner import build_run
     from n2r.training import run_loaders
 
-    cfg = engine_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir)
+    cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir)
     torch.set_num_threads(1)
     data, model = build_run(cfg)
     path = rows_file(Path(args.out), args.objective, arm, args.seed).with_suffix(".ckpt")
@@ -356,7 +364,7 @@ def main() -> None:
 
     if args.worker:
         path = rows_file(out, args.objective, args.worker, args.seed)
-        if args.worker == "reference":
+        if args.worker.partition("@")[0] == "reference":
             run_reference(args, path)
         else:
             run_engine(args.worker, args, path)
@@ -369,11 +377,10 @@ def main() -> None:
         return
     if not args.data_dir or not args.arm:
         raise SystemExit("--data-dir and at least one --arm are required (or --table)")
-    if "reference" in args.arm and not args.reference:
+    if any(arm.partition("@")[0] == "reference" for arm in args.arm) and not args.reference:
         raise SystemExit("the 'reference' arm needs --reference DIR (the authors' repository)")
     for arm in args.arm:
-        if arm != "reference":
-            arm_overrides(arm)                   # refuse a bad arm before anything starts
+        arm_overrides(arm)                       # refuse a bad arm before anything starts
     seeds = [int(s) for s in args.seeds.split(",")]
     todo = [(arm, seed) for seed in seeds for arm in args.arm
             if not finished(rows_file(out, args.objective, arm, seed), args.epochs)]

@@ -168,13 +168,30 @@ def import_reference(folder: str | Path) -> types.SimpleNamespace:
 
 
 def reference_args(cfg: RunConfig, embedding: torch.Tensor) -> types.SimpleNamespace:
+    """The reference's command-line arguments for ``cfg``: ``fr`` is ``model.shared_encoder``
+    (FR); ``dr`` (DR) is carried by :func:`reference_optimizer`, as their script does it."""
     o = cfg.objective
     return types.SimpleNamespace(
         vocab_size=embedding.shape[0], embedding_dim=embedding.shape[1], pretrained_embedding=embedding.numpy().copy(),
-        hidden_dim=2 * cfg.model.hidden_size, num_layers=1, fr=0, dropout=cfg.model.dropout,
+        hidden_dim=2 * cfg.model.hidden_size, num_layers=1, fr=int(cfg.model.shared_encoder), dropout=cfg.model.dropout,
         num_class=cfg.model.num_classes, cls_lambda=0.9 if o.ce_weight is None else o.ce_weight,
         sparsity_lambda=o.lambda_sparsity, continuity_lambda=o.lambda_continuity,
         sparsity_percentage=o.sparsity_target, mochang_lambda=o.lambda_norm, dis_lr=0)
+
+
+def reference_optimizer(model, cfg: RunConfig) -> torch.optim.Adam:
+    """Their script's optimizer: with ``--fr 1`` one Adam group over the whole model at ``lr``;
+    else the generator's group at ``lr`` and the rest at ``lr`` (``--dr 1``: ``lr / 10``, here
+    ``lr × train.predictor_lr_scale``). Their ``--fr 1`` ignores ``--dr``, so FR with a
+    predictor scale has no reference counterpart and is refused."""
+    lr, scale = cfg.train.lr, cfg.train.predictor_lr_scale
+    if cfg.model.shared_encoder:
+        if scale != 1.0:
+            raise SystemExit("model.shared_encoder with train.predictor_lr_scale: the reference's --fr 1 ignores --dr")
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    g_ids = {id(p) for p in model.generator.parameters()}
+    return torch.optim.Adam([{"params": list(model.generator.parameters()), "lr": lr},
+                             {"params": [p for p in model.parameters() if id(p) not in g_ids], "lr": lr * scale}])
 
 
 def copy_weights(project, reference) -> None:
@@ -187,7 +204,7 @@ def copy_weights(project, reference) -> None:
     gen, pred = project.generator, project.predictor
     with torch.no_grad():
         gru(gen.encoder, reference.gen)
-        gru(pred.encoder, reference.cls)
+        gru(pred.encoder, reference.cls)          # the same module on both sides with FR
         reference.layernorm1.load_state_dict(gen.norm.state_dict())
         reference.gen_fc.load_state_dict(gen.head.state_dict())
         reference.cls_fc.load_state_dict(pred.classifier.state_dict())
@@ -221,11 +238,8 @@ class ReferenceRunner:
         self.args = reference_args(cfg, embedding)
         self.model = ref.model.Mochangmodel(self.args)
         copy_weights(project_model, self.model)
-        g_ids = {id(p) for p in self.model.generator.parameters()}
-        groups = [{"params": list(self.model.generator.parameters()), "lr": cfg.train.lr},
-                  {"params": [p for p in self.model.parameters() if id(p) not in g_ids], "lr": cfg.train.lr}]
         predictor = [p for m in (self.model.cls, self.model.cls_fc) for p in m.parameters()]
-        self.recorder = GradientRecorder(torch.optim.Adam(groups),
+        self.recorder = GradientRecorder(reference_optimizer(self.model, cfg),
                                          {"generator": list(self.model.generator.parameters()), "predictor": predictor})
         self.train = getattr(ref.train_util, REFERENCE_FUNCTIONS[cfg.objective.name])
         self.outputs: list[tuple[str, Any]] = []
@@ -362,9 +376,7 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
         torch.cuda.manual_seed(seed)
     args = reference_args(cfg, data.embedding_matrix)
     model = ref.model.Mochangmodel(args).to(device)
-    g_ids = {id(p) for p in model.generator.parameters()}
-    optimizer = torch.optim.Adam([{"params": list(model.generator.parameters()), "lr": cfg.train.lr},
-                                  {"params": [p for p in model.parameters() if id(p) not in g_ids], "lr": cfg.train.lr}])
+    optimizer = reference_optimizer(model, cfg)
     train = DataLoader(TensorDataset(*reference_tensors(data, "train", pad_to)), batch_size=cfg.train.batch_size,
                        shuffle=True)
     dev = DataLoader(TensorDataset(*reference_tensors(data, "dev", pad_to)), batch_size=cfg.train.batch_size)
@@ -531,6 +543,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a field of the project's configuration (e.g. objective.padding_in_penalties=false)")
+    parser.add_argument("--fr", type=int, choices=(0, 1), default=0,
+                        help="1: FR on both sides (their --fr 1; the engine's model.shared_encoder: true)")
+    parser.add_argument("--dr", type=int, choices=(0, 1), default=0,
+                        help="1: DR on both sides (their --dr 1; the engine's train.predictor_lr_scale: 0.1)")
     parser.add_argument("--tolerance", type=float, default=1e-4)
     parser.add_argument("--print-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
@@ -556,11 +572,13 @@ def main() -> None:
         out = eval_check(args.reference, cfg, args.data_dir, args.seed)
         differ = {k: v for k, v in out.items() if not math.isnan(v[0]) and not math.isclose(*v, rel_tol=1e-6)}
         raise SystemExit(f"evaluations differ: {differ}" if differ else 0)
+    overrides = {**({"model.shared_encoder": True} if args.fr else {}),
+                 **({"train.predictor_lr_scale": 0.1} if args.dr else {}), **parse_overrides(args.set)}
     if args.curve:
         raw = json.loads(json.dumps(BEER))
         raw["objective"]["name"] = args.objective
-        reference_curve(args.reference, reference_compatible(RunConfig.from_dict(raw)), args.data_dir,
-                        args.curve, args.seed, args.device)
+        reference_curve(args.reference, reference_compatible(RunConfig.from_dict(raw)).with_overrides(overrides),
+                        args.data_dir, args.curve, args.seed, args.device)
         return
     if args.tiny:
         cfg, embedding, batches = tiny_case(args.objective)
@@ -573,15 +591,15 @@ def main() -> None:
         raw["train"]["seed"] = args.seed
         cfg = reference_compatible(RunConfig.from_dict(raw))
         embedding, batches = beer_batches(cfg, args.data_dir, args.steps, args.batch_size, args.seed)
-    if args.set:
-        cfg = cfg.with_overrides(parse_overrides(args.set))
+    if overrides:
+        cfg = cfg.with_overrides(overrides)
         if not args.tiny:   # re-pad the same examples for the changed configuration
             batches = [collate_text([{"input_ids": ids[m].tolist(), "label": int(y)}
                                      for ids, m, y in zip(b.input_ids, b.attention_mask, b.labels)],
                                     pad_to=cfg.train.pad_to) for b in batches]
     rows = run(args.reference, cfg, embedding, batches, seed=args.seed)
     print(f"objective {cfg.objective.name}; {len(batches)} batches of {len(batches[0])}; "
-          f"padded to {batches[0].input_ids.shape[1]}; overrides: {args.set or 'none'}")
+          f"padded to {batches[0].input_ids.shape[1]}; overrides: {overrides or 'none'}")
     print_rows(rows, args.print_every if not args.tiny else 1)
     divergence = first_divergence(rows, args.tolerance)
     print(f"\nfirst divergence beyond {args.tolerance:g} (relative): {divergence or 'none'}")

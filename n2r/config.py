@@ -133,6 +133,9 @@ class TrainConfig(Schema):
     ``dev_faithfulness`` adds comprehensiveness/sufficiency to every epoch's dev metrics (two
     more predictor passes, doubling the cost of evaluation; selection does not use them, and
     the test evaluation always has them).
+    ``predictor_lr_scale`` multiplies the learning rate of the predictor's own parameters
+    (DR, Liu et al. KDD 2023: 0.1); a parameter shared with the generator (``model.shared_encoder``,
+    FR) keeps the generator's rate, so with both only the predictor's head is slowed.
     ``parallel_directions`` runs each BiGRU's two directions in two threads of one intra-op
     thread each (forward and backward pass) when training on CPU with at least two threads;
     the arithmetic is unchanged (see :func:`n2r.models.gru.set_parallel_directions`).
@@ -143,6 +146,7 @@ class TrainConfig(Schema):
     eval_batch_size: int = Field(256, ge=1)
     lr: float = Field(1e-3, gt=0.0)
     lr_encoder: float | None = Field(None, gt=0.0)
+    predictor_lr_scale: float = Field(1.0, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     grad_clip: float | None = Field(None, gt=0.0)
     seed: int = 1

@@ -53,7 +53,10 @@ def autocast_for(device: torch.device, bf16: bool):
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam over trainable parameters; pretrained transformer encoders get ``lr_encoder``."""
+    """Adam over the trainable parameters, in up to four groups: generator or predictor ×
+    pretrained transformer weights or not. A group's rate is ``lr`` (``lr_encoder`` for pretrained
+    transformer weights), times ``predictor_lr_scale`` for the predictor's own parameters (DR);
+    a parameter the two modules share (``model.shared_encoder``, FR) is the generator's."""
     encoder_ids: set[int] = set()
     try:
         from transformers import PreTrainedModel
@@ -63,17 +66,18 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
                 encoder_ids |= {id(p) for p in module.parameters()}
     except ImportError:  # pragma: no cover - transformers is a dependency
         pass
+    generator = getattr(model, "generator", model)
+    generator_ids = {id(p) for p in generator.parameters()}
+    groups: dict[tuple[bool, bool], list[torch.Tensor]] = {}
     seen: set[int] = set()
-    encoder, rest = [], []
     for p in model.parameters():
         if not p.requires_grad or id(p) in seen:
             continue
         seen.add(id(p))
-        (encoder if id(p) in encoder_ids else rest).append(p)
-    groups = [{"params": rest, "lr": cfg.lr}]
-    if encoder:
-        groups.append({"params": encoder, "lr": cfg.lr_encoder or cfg.lr})
-    return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
+        groups.setdefault((id(p) in generator_ids, id(p) in encoder_ids), []).append(p)
+    rates = {False: cfg.lr, True: cfg.lr_encoder or cfg.lr}
+    return torch.optim.Adam([{"params": params, "lr": rates[pretrained] * (1.0 if in_generator else cfg.predictor_lr_scale)}
+                             for (in_generator, pretrained), params in groups.items()], weight_decay=cfg.weight_decay)
 
 
 def make_update(model: nn.Module, optimizer: torch.optim.Optimizer, grad_clip: float | None = None,

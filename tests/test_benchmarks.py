@@ -200,7 +200,7 @@ def test_emergence_arms_set_exactly_the_named_switches():
     # shuffled batches and nothing else of it; rnp+n2r keeps the clean form
     assert emergence.arm_overrides("default") == {}
     for objective, padded, window in (("n2r", True, 0), ("rnp+n2r", False, 32)):
-        cfg = emergence.engine_config("default", objective, 1e-3, 30, 1, "/data/beer")
+        cfg = emergence.arm_config("default", objective, 1e-3, 30, 1, "/data/beer")
         assert (cfg.objective.pads_penalties(), cfg.training_bucket_window()) == (padded, window)
         assert (cfg.model.gru_reads_padding, cfg.train.pad_to) == (False, None)
     assert emergence.arm_overrides("clean+bucket") == {**clean, "train.bucket_window": 0}
@@ -209,10 +209,16 @@ def test_emergence_arms_set_exactly_the_named_switches():
     assert emergence.arm_overrides("clean+padded_penalties+pad_to@objective.lambda_continuity=6.5;train.seed=4") == {
         **clean, "objective.padding_in_penalties": True, "train.pad_to": 256,
         "objective.lambda_continuity": 6.5, "train.seed": 4}
-    for bad in ("fancy", "clean+colour", "default@lambda=1"):
+    # FR and DR on any arm; the reference arm takes only those (its script's --fr 1 / --dr 1)
+    assert emergence.arm_overrides("default@fr") == {"model.shared_encoder": True}
+    assert emergence.arm_overrides("reference@dr") == {"train.predictor_lr_scale": 0.1}
+    assert emergence.arm_overrides("reference") == {}
+    cfg = emergence.arm_config("reference@fr", "n2r", 1e-3, 30, 1)
+    assert cfg.model.shared_encoder and (cfg.model.gru_reads_padding, cfg.train.pad_to) == (False, None)
+    for bad in ("fancy", "clean+colour", "default@lambda=1", "reference+bucket", "reference@train.seed=2"):
         with pytest.raises(SystemExit):
             emergence.arm_overrides(bad)
-    cfg = emergence.engine_config("clean+bucket", "rnp+n2r", 1e-3, 30, 2, "/data/beer")
+    cfg = emergence.arm_config("clean+bucket", "rnp+n2r", 1e-3, 30, 2, "/data/beer")
     assert (cfg.objective.name, cfg.objective.ce_weight, cfg.model.eval_selection) == ("rnp+n2r", 0.9, "sample")
     assert (cfg.train.lr, cfg.train.seed, cfg.train.bucket_window, cfg.data.path) == (1e-3, 2, 0, "/data/beer")
 

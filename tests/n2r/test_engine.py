@@ -173,3 +173,25 @@ def test_length_sorted_evaluation_batches_pad_less_and_give_the_same_metrics(sma
     a = evaluate(model, plain, device=torch.device("cpu"))
     b = evaluate(model, sorted_, device=torch.device("cpu"))
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-5 for k in a)
+
+
+@pytest.mark.parametrize("objective, method", [("rnp", "fr"), ("rnp", "dr"), ("n2r", "fr"), ("n2r", "dr")])
+def test_fr_and_dr_train_end_to_end_with_each_objective(objective, method):
+    """FR, DR, FR+N2R and DR+N2R through the runner every sweep trial uses: two epochs, the
+    predictor really trained, the shared encoder or the slower predictor in the run's model
+    and optimizer (their gradient routing and step sizes: tests/n2r/test_objectives.py)."""
+    from n2r.config import RunConfig
+    from n2r.runner import build_run, train_run
+
+    cfg = RunConfig.from_dict({
+        "data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32, "min_len": 5, "max_len": 9}},
+        "model": {"encoder": "gru", "hidden_size": 8, "shared_encoder": method == "fr"},
+        "objective": {"name": objective, "sparsity_target": 0.2},
+        "train": {"epochs": 2, "batch_size": 16, "predictor_lr_scale": 0.1 if method == "dr" else 1.0}})
+    _, model = build_run(cfg)
+    assert (model.generator.encoder is model.predictor.encoder) == (method == "fr")
+    result = train_run(cfg)
+    assert [r["epoch"] for r in result["history"]] == [1, 2]
+    for record in result["history"]:
+        assert all(torch.isfinite(torch.tensor(v)) for k, v in record["train"].items() if "/" in k), record["train"]
+    assert 0.0 < result["test"]["sparsity"] < 1.0 and 0.0 <= result["test"]["accuracy"] <= 1.0

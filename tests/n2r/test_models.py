@@ -192,8 +192,11 @@ def test_bert_rationalizer_forward_backward_offline():
     torch.nn.functional.cross_entropy(out.logits, batch.labels).backward()
     assert model.generator.head.weight.grad is not None      # straight-through reached the generator
     assert model.predictor.classifier.weight.grad is not None
-    opt = build_optimizer(model, TrainConfig(lr=1e-3, lr_encoder=2e-5))
-    assert sorted(g["lr"] for g in opt.param_groups) == [2e-5, 1e-3]
+    opt = build_optimizer(model, TrainConfig(lr=1e-3, lr_encoder=2e-5, predictor_lr_scale=0.5))
+    rates = {(name.split(".")[0], "encoder." in name): group["lr"] for name, p in model.named_parameters()
+             for group in opt.param_groups if any(p is q for q in group["params"])}
+    assert rates == {("generator", True): 2e-5, ("generator", False): 1e-3,      # pretrained weights: lr_encoder
+                     ("predictor", True): 1e-5, ("predictor", False): 5e-4}      # the predictor's: × 0.5 (DR)
 
 
 def test_degree_encoding_is_one_hot_for_whole_degrees_and_differentiable():

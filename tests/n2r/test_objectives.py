@@ -133,3 +133,65 @@ def test_non_finite_loss_stops_the_run_naming_the_step(tiny_gru, text_batch):
     with pytest.raises(NonFiniteLossError, match=r"non-finite step1/loss .* at epoch 4, batch 0"):
         train_epoch(tiny_gru, obj, [text_batch, text_batch], make_update(tiny_gru, opt),
                     device=torch.device("cpu"), epoch=4, check_every=5)
+
+
+# --------------------------------------------------------------------------- FR and DR
+@pytest.fixture
+def folded_gru():
+    """FR (Folded Rationalization): one BiGRU shared by the generator and the predictor."""
+    from n2r.config import ModelConfig
+    from n2r.models import build_rationalizer
+
+    torch.manual_seed(0)
+    return build_rationalizer(ModelConfig(hidden_size=6, dropout=0.0, shared_encoder=True),
+                              embedding_matrix=torch.randn(30, 8))
+
+
+def encoder_names(grads):
+    return {n for n in nonzero(grads) if n.startswith("encoder.")}
+
+
+@pytest.mark.parametrize("name", ["rnp", "n2r", "rnp+n2r"])
+def test_fr_the_predictors_loss_moves_the_shared_encoder(folded_gru, text_batch, name):
+    """Step 1 with the mask detached from the generator (N2R) still trains the shared encoder
+    through the predictor's CE; step 2 freezes the predictor and so the shared encoder with it,
+    as the reference's ``--fr 1`` does (``model.cls is model.gen`` is frozen in its step 2)."""
+    assert folded_gru.generator.encoder is folded_gru.predictor.encoder
+    obj = build_objective(objective_config(name, lambda_sparsity=0.0, lambda_continuity=0.0))
+    steps = grads_by_step(folded_gru, obj, text_batch, seed=2)
+    shared = {n for n, _ in folded_gru.predictor.encoder.named_parameters()}
+    assert encoder_names(steps[0]["predictor"]) == {f"encoder.{n}" for n in shared}
+    if name != "rnp":
+        assert steps[1]["predictor"] == {}
+        assert encoder_names(steps[1]["generator"]) == set()
+        assert nonzero(steps[1]["generator"]) == {"norm.weight", "norm.bias", "head.weight", "head.bias"}
+
+
+def test_dr_the_predictors_adam_step_is_a_tenth_of_the_generators(tiny_gru, text_batch):
+    """Adam's first step moves every element with a gradient by lr·g/(|g|+ε) ≈ lr: with
+    ``predictor_lr_scale`` 0.1 the predictor's largest move is a tenth of the generator's."""
+    def largest_moves(scale):
+        model = copy.deepcopy(tiny_gru)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        opt = build_optimizer(model, TrainConfig(lr=1e-2, predictor_lr_scale=scale))
+        torch.manual_seed(4)
+        model.train()
+        build_objective(objective_config("rnp")).train_step(model, text_batch, make_update(model, opt))
+        moved = {n: float((p.detach() - before[n]).abs().max()) for n, p in model.named_parameters()}
+        return (max(v for n, v in moved.items() if n.startswith("generator.")),
+                max(v for n, v in moved.items() if n.startswith("predictor.")))
+
+    generator, predictor = largest_moves(0.1)
+    assert generator == pytest.approx(1e-2, rel=1e-3)
+    assert predictor == pytest.approx(1e-3, rel=1e-3)
+    assert largest_moves(1.0) == pytest.approx((1e-2, 1e-2), rel=1e-3)
+
+
+def test_fr_with_dr_slows_only_the_predictors_own_parameters(folded_gru):
+    opt = build_optimizer(folded_gru, TrainConfig(lr=1e-2, predictor_lr_scale=0.1))
+    rate = {id(p): group["lr"] for group in opt.param_groups for p in group["params"]}
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(folded_gru.parameters())) - 1  # no frozen embedding
+    for p in folded_gru.predictor.encoder.parameters():
+        assert rate[id(p)] == 1e-2                       # the shared encoder is the generator's
+    for p in folded_gru.predictor.classifier.parameters():
+        assert rate[id(p)] == pytest.approx(1e-3)

@@ -6,6 +6,7 @@ beside this project on the fixed tiny case of ``benchmarks/parity.py``::
 
     python benchmarks/parity.py --reference .reference --tiny --steps 3 --objective n2r --json n2r.json
     python benchmarks/parity.py --reference .reference --tiny --steps 3 --objective rnp+n2r --json mmi.json
+    python benchmarks/parity.py --reference .reference --tiny --steps 3 --objective n2r --fr 1   # FR; --dr 1: DR
 
 (identical initial weights, batches and dropout/Gumbel noise; the reference's column of each row).
 The test replays the project's side alone, so it needs neither the reference code nor network.
@@ -44,7 +45,39 @@ REFERENCE = {
         ("step2", None, 1.1330645084381104, 0.4000000059604645, 0.1747409701347351, 12.072404861450195, 0.0, 21),
         ("step1", 0.7596031427383423, 1.2620967626571655, 0.4833333194255829, None, 13.50976848602295, 0.30165770649909973, 21),
         ("step2", None, 1.1653225421905518, 0.6166666746139526, 0.12183409184217453, 13.273218154907227, 0.0, 18),
+    ],    "n2r fr": [
+        ("step1", 0.686998724937439, 0.649193525314331, 0.4833333194255829, None, 14.206831932067871, 4.772014141082764, 14),
+        ("step2", None, 0.9072580337524414, 0.4000000059604645, 0.11882265657186508, 13.891448974609375, 0.0, 17),
+        ("step1", 0.6706884503364563, 1.0040322542190552, 0.46666666865348816, None, 13.852457046508789, 4.390728950500488, 14),
+        ("step2", None, 0.9717742204666138, 0.38333332538604736, 0.09675136208534241, 11.353395462036133, 0.0, 20),
+        ("step1", 0.7121549248695374, 1.100806474685669, 0.4166666567325592, None, 15.636516571044922, 5.04860782623291, 18),
+        ("step2", None, 1.0040322542190552, 0.46666666865348816, 0.19254392385482788, 13.281229019165039, 0.0, 21),
     ],
+    "n2r dr": [
+        ("step1", 0.6863608360290527, 1.0040322542190552, 0.5166666507720947, None, 14.785877227783203, 0.37285977602005005, 17),
+        ("step2", None, 1.1330645084381104, 0.4833333194255829, 0.1941196322441101, 15.206154823303223, 0.0, 19),
+        ("step1", 0.6802447438240051, 1.1975806951522827, 0.4166666567325592, None, 12.203808784484863, 0.38698625564575195, 16),
+        ("step2", None, 1.1330645084381104, 0.4000000059604645, 0.1748322695493698, 12.072279930114746, 0.0, 21),
+        ("step1", 0.7598700523376465, 1.2620967626571655, 0.4833333194255829, None, 13.482120513916016, 0.30216389894485474, 21),
+        ("step2", None, 1.1653225421905518, 0.6166666746139526, 0.121949203312397, 13.273091316223145, 0.0, 18),
+    ],
+    "rnp+n2r fr": [
+        ("step1", 0.686998724937439, 0.649193525314331, 0.4833333194255829, None, 14.2238187789917, 4.771674633026123, 14),
+        ("step2", None, 0.9072580337524414, 0.4000000059604645, 0.11882265657186508, 13.891448974609375, 0.0, 17),
+        ("step1", 0.6706884503364563, 1.0040322542190552, 0.46666666865348816, None, 13.880291938781738, 4.388453960418701, 14),
+        ("step2", None, 0.9717742204666138, 0.38333332538604736, 0.09675292670726776, 11.35339069366455, 0.0, 20),
+        ("step1", 0.712154746055603, 1.100806474685669, 0.4166666567325592, None, 15.572265625, 5.024608612060547, 18),
+        ("step2", None, 1.0040322542190552, 0.46666666865348816, 0.19254538416862488, 13.281230926513672, 0.0, 21),
+    ],
+    "rnp+n2r dr": [
+        ("step1", 0.6863608360290527, 1.0040322542190552, 0.5166666507720947, None, 14.768806457519531, 0.37285977602005005, 17),
+        ("step2", None, 1.1330645084381104, 0.4833333194255829, 0.1941196322441101, 15.206154823303223, 0.0, 19),
+        ("step1", 0.6802447438240051, 1.1975806951522827, 0.4166666567325592, None, 12.206707954406738, 0.38698625564575195, 16),
+        ("step2", None, 1.1330645084381104, 0.4000000059604645, 0.1748322695493698, 12.072298049926758, 0.0, 21),
+        ("step1", 0.7598700523376465, 1.2620967626571655, 0.4833333194255829, None, 13.509824752807617, 0.30216389894485474, 21),
+        ("step2", None, 1.1653225421905518, 0.6166666746139526, 0.121949203312397, 13.273110389709473, 0.0, 18),
+    ],
+
 }
 COLUMNS = ("update", "ce", "sparsity", "continuity", "norm", "grad_generator", "grad_predictor", "selected")
 
@@ -69,12 +102,18 @@ def replay(parity, cfg, embedding, batches, steps=3):
     return rows
 
 
+METHODS = {"": {}, "fr": {"model.shared_encoder": True}, "dr": {"train.predictor_lr_scale": 0.1}}
+
+
 @pytest.mark.parametrize("objective", ["n2r", "rnp+n2r"])
-def test_reference_compatible_mode_reproduces_the_reference_per_update(parity, objective):
+@pytest.mark.parametrize("method", ["", "fr", "dr"])
+def test_reference_compatible_mode_reproduces_the_reference_per_update(parity, objective, method):
+    """Plain, FR (their ``--fr 1``) and DR (their ``--dr 1``): the same terms and gradient norms."""
     cfg, embedding, batches = parity.tiny_case(objective)
-    rows = replay(parity, cfg, embedding, batches)
-    assert len(rows) == len(REFERENCE[objective])
-    for row, expected in zip(rows, REFERENCE[objective]):
+    rows = replay(parity, cfg.with_overrides(METHODS[method]) if method else cfg, embedding, batches)
+    expected_rows = REFERENCE[f"{objective} {method}".strip()]
+    assert len(rows) == len(expected_rows)
+    for row, expected in zip(rows, expected_rows):
         for column, value in zip(COLUMNS, expected):
             if column == "update":
                 assert row["update"] == value

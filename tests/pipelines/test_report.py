@@ -154,3 +154,18 @@ def test_report_table_plots_and_examples(tmp_path):
     assert max(norm, lr) / min(norm, lr) == pytest.approx(max(shown) / min(shown), rel=0.05)     # bar length ∝ share
     assert re.search(r"predicted 1 \(p = 0\.93\), gold 1", text)
     assert "selected edges: [[0, 1]]" in text
+
+
+def test_importance_ranks_a_method_choice_that_decides_the_score():
+    """FR / DR are choices of the search (tune_spaces/parts/methods.yaml): when one decides the
+    score, fANOVA says so, with the coefficients far behind."""
+    from pipelines.report import importances
+
+    space = {"model.shared_encoder": {"choice": [False, True]}, "train.predictor_lr_scale": {"choice": [1.0, 0.1]},
+             "objective.lambda_norm": {"loguniform": [0.1, 10.0]}}
+    trials = [{"params": {"model.shared_encoder": shared, "train.predictor_lr_scale": scale, "objective.lambda_norm": norm},
+               "best_score": (0.9 if scale == 0.1 else 0.6) + 0.001 * norm}
+              for shared in (False, True) for scale in (1.0, 0.1) for norm in (0.2, 1.0, 5.0)]
+    shares = importances({"trials": trials}, space)
+    assert set(shares) == set(space) and sum(shares.values()) == pytest.approx(1.0)
+    assert shares["train.predictor_lr_scale"] > 0.9, shares

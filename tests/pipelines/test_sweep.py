@@ -185,6 +185,9 @@ def test_shipped_spaces_are_valid():
         assert len(set(names)) == len(names), f"{path.name}: study names collide"
         if path.parent.name == "quality":               # methods compared at one, fixed sparsity
             assert all(RunConfig.from_dict(s.run).model.eval_selection == "topk" for s in spec.studies)
+        if path.parent.name != "quality" and any(s.encoder in ("gru", "bert") for s in spec.studies):
+            assert {"model.shared_encoder", "train.predictor_lr_scale"} <= set(spec.space), \
+                f"{path.name}: the search chooses FR / DR too (parts/methods.yaml)"
         if path.stem.endswith("-gpu"):                  # sized for a GPU cluster
             assert spec.use_gpu and spec.resources_per_worker["GPU"] <= 1 and len(spec.retrain_seeds) >= 3
 
