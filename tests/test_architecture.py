@@ -73,12 +73,3 @@ def test_the_library_command_points_at_the_pipelines_for_ray_commands(capsys):
     args = build_parser().parse_args(["train", "run.yaml", "--workers", "2"])
     assert args.workers == 2 and args.func.__module__ == "pipelines.cli"
     assert build_parser().parse_args(["explain", "b", "--text", "t"]).func is cli._explain
-
-
-MODULE_LINES = 320     # "no module over ~300 lines": one concern per module
-
-
-def test_no_module_of_the_library_or_the_pipelines_grows_past_one_concern():
-    sizes = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines())
-             for package in ("n2r", "pipelines") for p in modules(package).values()}
-    assert not {k: v for k, v in sizes.items() if v > MODULE_LINES}, "split these by concern"
