@@ -105,7 +105,12 @@ def build_ray_data(cfg: RunConfig, cache_dir: str | Path | None = None, material
     :data:`MATERIALIZE_LIMIT_BYTES`."""
     from n2r.data import build_tokenizer
 
-    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    # A prepared entry is one Parquet file per split. Ray 2.60's DataSourceV2 reader starts a pool
+    # of 32 footer-reading actors for every read_parquet, each a new process importing Ray Data
+    # (seconds of CPU each); the V1 reader reads one file's footer in the task that reads it.
+    context.use_datasource_v2 = False
     entry = prepare(cfg.data.name, cfg.data.path, cfg.data.options, cache_dir=cache_dir)
     kind = entry.meta["kind"]
     paths = entry.paths()
