@@ -22,6 +22,13 @@ def test_bundle_files_manifest_and_metrics_card(text_bundle):
     assert RunConfig.from_yaml(path / "config.yaml").objective.name == "n2r"   # n2r train reproduces the run
 
 
+def test_the_package_exports_what_the_readme_documents(text_bundle):
+    import n2r
+
+    bundle = n2r.load_bundle(text_bundle[0])                 # README: n2r.load_bundle(DIR)
+    assert isinstance(bundle, n2r.Bundle) and n2r.load_bundle is load_bundle
+
+
 def test_load_and_explain_is_deterministic_and_matches_the_training_model(text_bundle):
     path, _ = text_bundle
     bundle = load_bundle(path)
