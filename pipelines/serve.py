@@ -204,6 +204,8 @@ class Gateway:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return error(400, f"the body is not valid JSON ({getattr(exc, 'msg', exc)})", "body")
+        except RecursionError:                         # e.g. thousands of nested arrays
+            return error(400, "the body nests JSON arrays or objects too deeply to parse", "body")
         card = self.cards[name]
         try:
             items, many = parse_inputs(payload, card["kind"], self.limits[name], card["in_channels"])

@@ -97,6 +97,7 @@ def test_answers_equal_n2r_explain(served, text_bundle, graph_bundle, tmp_path):
 BAD = [  # (route, method, body or raw bytes, status, field, words in the message)
     ("/v1/{t}/explain", "POST", b"{not json", 400, "body", "not valid JSON"),
     ("/v1/{t}/explain", "POST", b"\xff\xfe", 400, "body", "not valid JSON"),
+    ("/v1/{t}/explain", "POST", b"[" * 2000 + b"]" * 2000, 400, "body", "nests JSON arrays or objects too deeply"),
     ("/v1/{t}/explain", "POST", [], 400, "inputs", "an empty list"),
     ("/v1/{t}/explain", "POST", [{"text": "a"}] * 11, 413, "inputs", "11 inputs, more than the limit of 10"),
     ("/v1/{t}/explain", "POST", {"txt": "a"}, 422, "input.txt", "unknown field"),
