@@ -17,7 +17,9 @@ where the authors' code climbs within 30 epochs on one CPU thread (1e-3 instead 
   arm: they are part of the protocol);
 - ``BASE+S`` / ``BASE-S``: a base with switch ``S`` set to the reference's value / to the clean
   value (``S`` one of ``padded_penalties``, ``reads_padding``, ``pad_to``, ``bucket``; chainable:
-  ``clean+padded_penalties+bucket``); ``BASE@FIELD=VALUE;FIELD=VALUE`` sets any other field.
+  ``clean+padded_penalties+bucket``); ``BASE@FIELD=VALUE;FIELD=VALUE`` sets any other field;
+- ``ARM@fr`` / ``ARM@dr``: FR (``model.shared_encoder``) / DR (``train.predictor_lr_scale`` 0.1)
+  on any arm, ``reference@fr`` / ``reference@dr`` included (their script's ``--fr 1`` / ``--dr 1``).
 
 Each arm-seed runs in its own process with one thread (``--jobs`` at once), appends one JSON row
 per epoch to ``OUT/OBJECTIVE/ARM/seedS.jsonl`` (dev accuracy; test accuracy, sparsity, P/R/F1 over
