@@ -159,7 +159,7 @@ def run_engine(arm: str, args, rows_path: Path) -> None:
                                "train": record["train"], "seconds": record["epoch_time_s"]})
 
     fit(model, build_objective(cfg.objective), *run_loaders(data, cfg), t, device=device, checkpoint_path=checkpoint,
-        resume=True, on_epoch_end=on_epoch_end, sparsity_target=cfg.objective.sparsity_target)
+        resume=True, on_epoch_end=on_epoch_end)
     if args.save_state:
         torch.save({k: v for k, v in model.state_dict().items() if "embedding" not in k},
                    rows_path.with_suffix(".state.pt"))

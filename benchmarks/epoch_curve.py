@@ -62,7 +62,7 @@ def main() -> None:
               f"| {test['f1']:.3f} | {test['accuracy']:.3f} |", flush=True)
 
     result = fit(model, build_objective(cfg.objective), *run_loaders(data, cfg), t, device=device,
-                 on_epoch_end=on_epoch_end, sparsity_target=cfg.objective.sparsity_target)
+                 on_epoch_end=on_epoch_end)
     if args.save_state:
         frozen = {p.data_ptr() for p in model.parameters() if not p.requires_grad}     # shared tables once
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items() if v.data_ptr() not in frozen},

@@ -227,13 +227,13 @@ class FitResult:
                 "epochs": len(self.history)}
 
 
-def selection_score(dev: dict[str, float], metric: str, sparsity_target: float | None = None,
+def selection_score(dev: dict[str, float], metric: str, sparsity_target: float,
                     tolerance: float | None = None) -> float:
     """The dev metric used for model selection (and as the sweep's tuning metric):
     ``dev[metric]``, minus 1 (below every feasible value) when a ``tolerance`` is set and the
     achieved sparsity misses ``sparsity_target`` by more than it."""
     value = float(dev[metric])
-    if tolerance is not None and sparsity_target is not None and abs(dev["sparsity"] - sparsity_target) > tolerance:
+    if tolerance is not None and abs(dev["sparsity"] - sparsity_target) > tolerance:
         value -= 1.0
     return value
 
@@ -257,9 +257,10 @@ def fit(model: Rationalizer, objective: Objective, train_loader: Iterable, dev_l
         grad_sync: Callable[[nn.Module], None] | None = None,
         after_step: Callable[[nn.Module], None] | None = None,
         on_epoch_end: Callable[[dict[str, Any], "FitResult"], None] | None = None,
-        extra_state: dict[str, Any] | None = None, sparsity_target: float | None = None) -> FitResult:
+        extra_state: dict[str, Any] | None = None) -> FitResult:
     """Train for ``cfg.epochs`` epochs, evaluating on dev after each and keeping the best
-    state by :func:`selection_score` of the dev metrics.
+    state by :func:`selection_score` of the dev metrics (the sparsity target is the
+    objective's own, so ``cfg.sparsity_tolerance`` always has one to measure against).
 
     With ``checkpoint_path`` a checkpoint is written after each epoch; with ``resume`` an
     existing one is loaded first (model, optimizer, epoch, RNG, history, best) and training
@@ -299,7 +300,7 @@ def fit(model: Rationalizer, objective: Objective, train_loader: Iterable, dev_l
         record = {"epoch": epoch, "train": train_logs, "dev": dev, "train_time_s": train_time, "epoch_time_s": epoch_time,
                   "examples_per_s": train_logs["examples"] / max(train_time, 1e-9)}
         result.history.append(record)
-        metric = selection_score(dev, cfg.selection_metric, sparsity_target, cfg.sparsity_tolerance)
+        metric = selection_score(dev, cfg.selection_metric, objective.cfg.sparsity_target, cfg.sparsity_tolerance)
         record["score"] = metric
         if metric > result.best_metric:
             result.best_epoch, result.best_metric, result.best_dev = epoch, metric, dev

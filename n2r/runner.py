@@ -63,8 +63,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
 
     result = fit(model, build_objective(cfg.objective), train_loader, dev_loader, t, device=device,
                  checkpoint_path=None if out is None else out / "checkpoint.pt", resume=resume,
-                 on_epoch_end=report, sparsity_target=cfg.objective.sparsity_target,
-                 extra_state={"config": cfg.to_dict()})
+                 on_epoch_end=report, extra_state={"config": cfg.to_dict()})
     bar.close()
     logger.info("best dev epoch %d (of %d): %s", result.best_epoch, len(result.history),
                 ", ".join(f"{k} {v:.3f}" for k, v in result.best_dev.items() if k in ("accuracy", "sparsity", "f1")))

@@ -149,8 +149,7 @@ def run_training(config: dict[str, Any], session) -> FitResult:
         return fit(model, build_objective(cfg.objective), train_batches, dev_batches, cfg.train, device=device,
                    checkpoint_path=folder / CHECKPOINT_FILE, resume=resumed, grad_sync=allreduce_gradients,
                    after_step=assert_replicas_equal if config.get("check_replicas") else None,
-                   on_epoch_end=report, sparsity_target=cfg.objective.sparsity_target,
-                   extra_state={"config": cfg.to_dict()})
+                   on_epoch_end=report, extra_state={"config": cfg.to_dict()})
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:

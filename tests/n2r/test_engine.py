@@ -195,3 +195,19 @@ def test_fr_and_dr_train_end_to_end_with_each_objective(objective, method):
     for record in result["history"]:
         assert all(torch.isfinite(torch.tensor(v)) for k, v in record["train"].items() if "/" in k), record["train"]
     assert 0.0 < result["test"]["sparsity"] < 1.0 and 0.0 <= result["test"]["accuracy"] <= 1.0
+
+
+def test_the_sparsity_tolerance_measures_against_the_objectives_target(small_data):
+    """Selection needs no second copy of the target: ``fit`` takes it from the objective, so a
+    tolerance is never silently ignored (it was, when a caller did not pass the target)."""
+    from n2r.engine import selection_score
+
+    _, loose = run_fit(small_data, 2)
+    _, strict = run_fit(small_data, 2, sparsity_tolerance=1e-9)        # no epoch hits 0.3 exactly
+    accuracies = [r["dev"]["accuracy"] for r in strict.history]
+    assert accuracies == [r["dev"]["accuracy"] for r in loose.history]
+    assert strict.best_metric == pytest.approx(max(accuracies) - 1.0) and loose.best_metric == max(accuracies)
+    dev = {"accuracy": 0.8, "sparsity": 0.32}
+    assert selection_score(dev, "accuracy", 0.3, 0.05) == 0.8
+    assert selection_score(dev, "accuracy", 0.3, 0.01) == pytest.approx(-0.2)
+    assert selection_score(dev, "accuracy", 0.3) == 0.8
