@@ -106,10 +106,12 @@ class ObjectiveConfig(Schema):
     continuity_window: int | None = Field(None, ge=2)
 
     def pads_penalties(self) -> bool:
-        """``padding_in_penalties``, or where unset: ``n2r`` yes (with the real-unit forms its
-        rationale drifts from the annotations on Beer); ``rnp``, ``rnp+n2r`` no (with the padded
-        forms both collapse to an empty selection on the planted-rationale test)."""
-        return self.name == "n2r" if self.padding_in_penalties is None else self.padding_in_penalties
+        """``padding_in_penalties``, or where unset: ``n2r`` and ``rnp+n2r`` yes (with the
+        real-unit forms their rationales drift from the annotations on Beer); ``rnp`` no (with
+        the padded forms it collapses to an empty selection on the planted-rationale test)."""
+        if self.padding_in_penalties is None:
+            return self.name in ("n2r", "rnp+n2r")
+        return self.padding_in_penalties
 
     @model_validator(mode="after")
     def _window_needs_real_unit_penalties(self) -> "ObjectiveConfig":

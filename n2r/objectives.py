@@ -8,14 +8,14 @@ representation ``h = Enc(Z)`` and class logits.
 - Continuity Ω_c(z) = Σ_t |z_t − z_{t−1}| m_t m_{t−1} / Σ_t m_t m_{t−1}
 - Norm       L_n(h) = −mean_b log(‖h_b‖₂ + ε)       (``norm_form: log``; ``plain``: −mean ‖h_b‖₂)
 
-For ``n2r`` Ω_s and Ω_c are by default computed as the reference code computes them, over every
-position of the padded batch (:func:`padded_sparsity_loss`, :func:`padded_continuity_loss`; the
-sample at a padding position counts), over plain shuffled batches. The forms over real units
-only (:func:`sparsity_loss`, :func:`continuity_loss`; the default of ``rnp`` and ``rnp+n2r``)
-do not depend on how far a batch was padded, but on the emergence protocol
-(``benchmarks/emergence.py``, docs/results.md) N2R's rationale drifts away from the annotated
-tokens with them — and with length-bucketed batches, which leave little padding to count —
-while the padded forms over shuffled batches climb with the authors' code
+For ``n2r`` and ``rnp+n2r`` Ω_s and Ω_c are by default computed as the reference code computes
+them, over every position of the padded batch (:func:`padded_sparsity_loss`,
+:func:`padded_continuity_loss`; the sample at a padding position counts), over plain shuffled
+batches. The forms over real units only (:func:`sparsity_loss`, :func:`continuity_loss`; the
+default of ``rnp``) do not depend on how far a batch was padded, but on the emergence protocol
+(``benchmarks/emergence.py``, docs/results.md) the N2R objectives' rationales drift away from the
+annotated tokens with them — and with length-bucketed batches, which leave little padding to
+count — while the padded forms over shuffled batches climb with the authors' code
 (``objective.padding_in_penalties`` sets either form for any objective).
 
 Each objective's :meth:`Objective.train_step` performs the full update for one batch through

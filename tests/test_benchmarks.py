@@ -196,10 +196,10 @@ def test_emergence_arms_set_exactly_the_named_switches():
                           "train.pad_to": 256, "train.bucket_window": 0}
     assert clean == {"objective.padding_in_penalties": False, "model.gru_reads_padding": False,
                      "train.pad_to": None, "train.bucket_window": 32}
-    # 'default' leaves the fields to the library: for n2r the reference's penalties over plain
-    # shuffled batches and nothing else of it; rnp+n2r keeps the clean form
+    # 'default' leaves the fields to the library: for n2r and rnp+n2r the reference's penalties
+    # over plain shuffled batches and nothing else of it; rnp keeps the clean form
     assert emergence.arm_overrides("default") == {}
-    for objective, padded, window in (("n2r", True, 0), ("rnp+n2r", False, 32)):
+    for objective, padded, window in (("n2r", True, 0), ("rnp+n2r", True, 0), ("rnp", False, 32)):
         cfg = emergence.arm_config("default", objective, 1e-3, 30, 1, "/data/beer")
         assert (cfg.objective.pads_penalties(), cfg.training_bucket_window()) == (padded, window)
         assert (cfg.model.gru_reads_padding, cfg.train.pad_to) == (False, None)

@@ -212,10 +212,10 @@ def test_the_default_training_batches_mix_lengths_as_the_references_do(small_dat
 
 
 def test_the_objectives_choose_their_penalty_forms_unless_the_run_sets_them():
-    """n2r: padded penalties over shuffled batches; rnp and rnp+n2r: real tokens, bucketed (their
-    coefficients were tuned so; the padded forms collapse them on the planted-rationale test).
+    """n2r and rnp+n2r: padded penalties over shuffled batches; rnp: real tokens, bucketed (its
+    coefficients were tuned so; the padded forms collapse it on the planted-rationale test).
     A set field wins, and a configuration written back keeps the choice to the objective."""
-    for name, padded, window in (("n2r", True, 0), ("rnp", False, 32), ("rnp+n2r", False, 32)):
+    for name, padded, window in (("n2r", True, 0), ("rnp", False, 32), ("rnp+n2r", True, 0)):
         cfg = RunConfig.from_dict({"objective": {"name": name}})
         assert (cfg.objective.pads_penalties(), cfg.training_bucket_window()) == (padded, window), name
         assert cfg.objective.padding_in_penalties is None and cfg.train.bucket_window is None
