@@ -70,9 +70,10 @@ def test_n2r_step1_generator_gradient_is_exactly_the_regulariser(tiny_gru, text_
         assert torch.equal(a[name], b[name]), name
 
 
-def test_rnp_plus_n2r_step1_is_the_full_rnp_update(tiny_gru, text_batch):
-    combo = build_objective(objective_config("rnp+n2r"))
-    rnp = build_objective(objective_config("rnp"))
+@pytest.mark.parametrize("padded", [False, True])   # the two penalty forms (their defaults differ)
+def test_rnp_plus_n2r_step1_is_the_full_rnp_update(tiny_gru, text_batch, padded):
+    combo = build_objective(objective_config("rnp+n2r", padding_in_penalties=padded))
+    rnp = build_objective(objective_config("rnp", padding_in_penalties=padded))
     step1, step2 = grads_by_step(tiny_gru, combo, text_batch, seed=5)
     (ref,) = grads_by_step(tiny_gru, rnp, text_batch, seed=5)
     for part in ("generator", "predictor"):
