@@ -188,9 +188,9 @@ def test_fr_and_dr_train_end_to_end_with_each_objective(objective, method):
         "model": {"encoder": "gru", "hidden_size": 8, "shared_encoder": method == "fr"},
         "objective": {"name": objective, "sparsity_target": 0.2},
         "train": {"epochs": 2, "batch_size": 16, "predictor_lr_scale": 0.1 if method == "dr" else 1.0}})
-    _, model = build_run(cfg)
+    data, model = build_run(cfg)
     assert (model.generator.encoder is model.predictor.encoder) == (method == "fr")
-    result = train_run(cfg)
+    result = train_run(cfg, data=data)                     # the prepared data once, not twice
     assert [r["epoch"] for r in result["history"]] == [1, 2]
     for record in result["history"]:
         assert all(torch.isfinite(torch.tensor(v)) for k, v in record["train"].items() if "/" in k), record["train"]
