@@ -22,6 +22,7 @@ import torch
 from n2r.batch import collate_text
 from n2r.config import ModelConfig
 from n2r.models import build_rationalizer
+from tests.helpers import GRAPH_RUN, TEXT_RUN
 
 torch.set_num_threads(2)
 
@@ -61,16 +62,6 @@ def small_data():
     tokenize = GloveTokenizer(vocab)
     return PreparedData("text", {s: tokenize(text_table(rows)) for s, rows in splits.items()},
                         embedding_matrix=torch.randn(len(vocab), 8), vocab=vocab)
-
-
-TEXT_RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32,
-                                                           "min_len": 5, "max_len": 9}},
-            "model": {"encoder": "gru", "hidden_size": 8},
-            "objective": {"name": "n2r", "sparsity_target": 0.2},
-            "train": {"epochs": 2, "batch_size": 16}}
-GRAPH_RUN = {"data": {"name": "ba2motifs", "options": {"n_graphs": 40, "base_nodes": 8}},
-             "model": {"encoder": "gcn", "hidden_size": 8, "degree_bins": 4},
-             "objective": {"name": "n2r", "sparsity_target": 0.2}, "train": {"epochs": 1, "batch_size": 8}}
 
 
 def _exported(root: Path, run: dict) -> tuple[Path, dict]:

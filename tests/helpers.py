@@ -17,6 +17,16 @@ from n2r.config import ObjectiveConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The runs behind the session's bundle fixtures (``conftest.py``)
+TEXT_RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32,
+                                                           "min_len": 5, "max_len": 9}},
+            "model": {"encoder": "gru", "hidden_size": 8},
+            "objective": {"name": "n2r", "sparsity_target": 0.2},
+            "train": {"epochs": 2, "batch_size": 16}}
+GRAPH_RUN = {"data": {"name": "ba2motifs", "options": {"n_graphs": 40, "base_nodes": 8}},
+             "model": {"encoder": "gcn", "hidden_size": 8, "degree_bins": 4},
+             "objective": {"name": "n2r", "sparsity_target": 0.2}, "train": {"epochs": 1, "batch_size": 8}}
+
 # CUDA tests run where a GPU is (benchmarks/gpu_check.sh) and are reported as skipped elsewhere
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -7,7 +7,7 @@ import torch
 from n2r.bundle import BundleError, load_bundle
 from n2r.config import RunConfig
 from n2r.inputs import InputError
-from tests.helpers import run_cli
+from tests.helpers import TEXT_RUN, run_cli
 
 
 def test_bundle_files_manifest_and_metrics_card(text_bundle):
@@ -30,16 +30,45 @@ def test_the_package_exports_what_the_readme_documents(text_bundle):
 
 
 def test_load_and_explain_is_deterministic_and_matches_the_training_model(text_bundle):
+    """The bundle's answers are the training run's dev-selected model in eval mode, input by input."""
+    import itertools
+
+    from n2r.batch import collate_text
+    from n2r.checkpoint import load_checkpoint
+    from n2r.data.synthetic import synthetic_text
+    from n2r.models import build_rationalizer
+
     path, _ = text_bundle
     bundle = load_bundle(path)
     assert not bundle.model.training
-    tokens = ["the", "beer", "was", "excellent", "and", "wonderful"]
-    first, second = bundle.explain({"tokens": tokens}), bundle.explain({"tokens": tokens})
-    assert first == second
-    assert first["tokens"] == tokens and len(first["rationale"]) == len(tokens)
-    assert sum(first["probabilities"]) == pytest.approx(1.0)
-    assert first["spans"] == [[i, i + 1] for i, b in enumerate(first["rationale"]) if b] or all(
-        e - s >= 1 for s, e in first["spans"])
+    payload = load_checkpoint(path.parent / "run" / "checkpoint.pt")       # what training wrote
+    weights = payload["best_state"]
+    trained = build_rationalizer(RunConfig.from_dict(payload["config"]).model,
+                                 embedding_matrix=torch.zeros_like(weights["generator.embedding.weight"]))
+    trained.load_state_dict(weights)
+    trained.eval()
+    options = TEXT_RUN["data"]["options"]
+    documents = [row["tokens"] for row in synthetic_text(**options)["test"]]  # the run's own test split
+    answers = bundle.explain_many([{"tokens": doc} for doc in documents])
+    assert answers == bundle.explain_many([{"tokens": doc} for doc in documents])    # deterministic
+    selected_somewhere = False
+    for doc, answer in zip(documents, answers):
+        with torch.no_grad():
+            out = trained(collate_text([{"input_ids": bundle.vocab.encode(doc), "label": 0}]))
+        probabilities = out.logits.softmax(-1)[0].tolist()
+        assert answer["tokens"] == doc
+        assert answer["probabilities"] == pytest.approx(probabilities, abs=1e-6)
+        assert answer["label"] == max(range(len(probabilities)), key=probabilities.__getitem__)
+        assert answer["rationale"] == [int(v > 0.5) for v in out.z[0].tolist()]
+        runs, position = [], 0
+        for bit, group in itertools.groupby(answer["rationale"]):
+            size = len(list(group))
+            if bit:
+                runs.append([position, position + size])
+            position += size
+        assert answer["spans"] == runs
+        selected_somewhere |= any(answer["rationale"])
+    assert selected_somewhere, "no document has a selected token: the rationale comparison tested nothing"
     assert bundle.explain("The beer was EXCELLENT!")["tokens"] == ["the", "beer", "was", "excellent", "!"]
 
 
