@@ -1,5 +1,5 @@
 """The quality protocol: per-method tables over retrained seeds, their random and human rows,
-and the *working* rule — used by ``benchmarks/quality.py`` (and ``quality_gpu.py``).
+and the *working* rule — used by ``benchmarks/quality.py``.
 
 Each table reports, per method, mean ± std over seeds of test sparsity S, token (edge) precision,
 recall, F1 and accuracy, and the best dev epoch; and two reference rows on the same test set:

@@ -96,62 +96,6 @@ def test_norm_check_encodes_the_four_masks_with_the_bundles_predictor(tiny_gru):
     assert set(result) == {"method", "human", "random", "full"} and 0 <= result["random"]["accuracy"] <= 1
 
 
-def test_quality_gpu_protocol_tunes_on_dev_retrains_seeds_and_writes_the_table(tmp_path):
-    """The Ray-free protocol end to end on CPU: real Optuna samples, one process per training."""
-    import json
-    import subprocess
-    import sys
-
-    import yaml
-
-    sweep = tmp_path / "toy.yaml"
-    sweep.write_text(yaml.safe_dump({
-        "name": "toy", "datasets": [{"name": "synthetic-text", "options": {"n_train": 48, "n_dev": 16, "n_test": 16,
-                                                                           "min_len": 6, "max_len": 10}}],
-        "base": {"model": {"hidden_size": 8, "eval_selection": "topk"}, "objective": {"sparsity_target": 0.2},
-                 "train": {"epochs": 2, "batch_size": 16, "num_threads": 1}},
-        "encoders": ["gru"], "objectives": ["rnp"],
-        "space": {"objective.lambda_sparsity": {"loguniform": [1.0, 20.0]}},
-        "search": {"num_samples": 2, "seed": 0}}))
-    out = tmp_path / "out"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality_gpu.py"), str(sweep), "--out", str(out),
-                           "--seeds", "1", "2", "--parallel", "2", "--device", "cpu"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads((out / "results.json").read_text())
-    study = results["studies"]["synthetic-text-gru-rnp"]
-    samples = study["samples"]
-    assert sorted(s["index"] for s in samples) == [0, 1]
-    values = [s["params"]["objective.lambda_sparsity"] for s in samples]
-    assert all(1.0 <= v <= 20.0 for v in values) and values[0] != values[1]
-    # the best sample by its best per-epoch dev score, and every seed retrained with its coefficients
-    best = max(samples, key=lambda s: (s["best_score"], -s["index"]))
-    assert best["best_score"] == max(h["score"] for h in best["history"])
-    assert study["best"]["index"] == best["index"]
-    assert sorted(s["seed"] for s in study["seeds"]) == [1, 2]
-    assert all(s["params"] == best["params"] and s["test"]["sparsity"] > 0 for s in study["seeds"])
-    tables = (out / "tables.md").read_text()
-    assert "| rnp |" in tables and "| random at S of rnp |" in tables and "Data variant `synthetic-text`" in tables
-    assert "2 Optuna (TPE) samples per method" in tables and "seeds [1, 2]" in tables
-
-
-def test_quality_gpu_starts_a_training_only_when_it_is_expected_to_end_in_time():
-    import argparse
-    
-    module = load_benchmark("quality_gpu")
-    from pipelines.spec import SweepSpec
-
-    sweep = SweepSpec.from_dict({"name": "t", "datasets": ["synthetic-text"], "encoders": ["gru"], "objectives": ["rnp"],
-                                 "space": {"objective.lambda_sparsity": {"uniform": [1.0, 2.0]}}})
-    protocol = module.Protocol(sweep, argparse.Namespace(seeds=[1], time_limit_s=100.0, device="cpu", bf16=False))
-    assert protocol.fits()                           # nothing finished yet: no estimate, start
-    protocol.longest = 60.0
-    protocol.started -= 30.0                         # 30 s in: 30 + 1.05 * 60 = 93 < 100
-    assert protocol.fits()
-    protocol.started -= 10.0                         # 40 s in: 40 + 63 = 103 > 100
-    assert not protocol.fits()
-
-
 def test_objectives_option_keeps_only_the_named_methods():
     from pipelines.spec import SweepSpec
 
