@@ -84,6 +84,10 @@ def save_run_bundle(out: str | Path, cfg: RunConfig, model: torch.nn.Module, dat
     cfg = copy.deepcopy(cfg)
     if cfg.model.encoder == "gcn" and cfg.model.in_channels is None:
         cfg.model.in_channels = data.num_features          # the bundle must rebuild without the data
+    if cfg.model.encoder != "gcn" and cfg.data.text_rule is None:
+        from n2r.data import text_rule_of
+
+        cfg.data.text_rule = text_rule_of(cfg.data)         # raw text is split as the training text was
     metrics = {**(extra or {}), "data_variant": data.info.get("variant"), "best_epoch": best_epoch, "dev": dev,
                "test": test, "achieved_sparsity": {"dev": dev.get("sparsity"), "test": test.get("sparsity")},
                "sparsity_target": cfg.objective.sparsity_target, "seed": cfg.train.seed,
@@ -135,6 +139,14 @@ class Bundle:
     @property
     def kind(self) -> str:
         return "graph" if self.config.model.encoder == "gcn" else "text"
+
+    @property
+    def text_rule(self) -> str:
+        """How this bundle splits raw text into tokens (:mod:`n2r.data.text_rules`): the rule its
+        training text followed, recorded at export (older bundles: their data set's rule)."""
+        from n2r.data import text_rule_of
+
+        return text_rule_of(self.config.data)
 
     def explain(self, item: dict[str, Any] | str) -> dict[str, Any]:
         """Rationale, predicted label and probabilities for one input (see :mod:`n2r.inputs` for

@@ -118,7 +118,7 @@ def _explain(args: argparse.Namespace) -> int:
     limits = NO_LIMITS.for_bundle(bundle.config)          # the serving limits are n2r serve's, not this
 
     def checked(value, where: str) -> dict:
-        return parse_item(value, bundle.kind, limits, where, bundle.config.model.in_channels)
+        return parse_item(value, bundle.kind, limits, where, bundle.config.model.in_channels, bundle.text_rule)
 
     items: list = []
     if args.text is not None:

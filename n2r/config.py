@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -39,11 +39,24 @@ class Schema(BaseModel):
 
 
 class DataConfig(Schema):
-    """Which data set to train on. ``options`` go to the data set's builder."""
+    """Which data set to train on. ``options`` go to the data set's builder. ``text_rule`` is how
+    raw text is split into tokens when a bundle trained on this data is given raw text (a name
+    in :mod:`n2r.data.text_rules`); ``None``: the data set's own rule. A bundle records the rule
+    it applies."""
 
     name: str = "synthetic-text"
     path: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    text_rule: str | None = None
+
+    @field_validator("text_rule")
+    @classmethod
+    def _known_rule(cls, value: str | None) -> str | None:
+        from n2r.data.text_rules import TEXT_RULES
+
+        if value is not None and value not in TEXT_RULES:
+            raise ValueError(f"unknown text rule {value!r}; known: {', '.join(TEXT_RULES.names())}")
+        return value
 
 
 class ModelConfig(Schema):

@@ -82,7 +82,8 @@ def explain_many(bundle, items: Sequence[Any], limits: InputLimits | None = None
     of every input edge), ``label``, ``probability``, ``probabilities``."""
     limits = (limits or NO_LIMITS).for_bundle(bundle.config)
     in_channels = bundle.config.model.in_channels
-    checked = [parse_item(item, bundle.kind, limits, f"input {i}" if len(items) > 1 else "input", in_channels)
+    checked = [parse_item(item, bundle.kind, limits, f"input {i}" if len(items) > 1 else "input", in_channels,
+                          bundle.text_rule)
                for i, item in enumerate(items)]
     return explain_checked(bundle, checked, bucket_ratio)
 

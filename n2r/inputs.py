@@ -2,9 +2,9 @@
 HTTP requests to ``n2r serve``): one place that turns JSON values into model-ready items or
 refuses them with an :class:`InputError` naming the field.
 
-A text input is ``{"text": "..."}`` (tokenised like AG News: lower-cased words and single
-punctuation marks), ``{"tokens": ["...", ...]}`` or a bare string; it becomes
-``{"tokens": [...]}``. A graph input is ``{"graph": {"x": ..., "edge_index": ...}}`` or the inner
+A text input is ``{"text": "..."}`` (split into tokens by the bundle's text rule — the way its
+training text was split, :mod:`n2r.data.text_rules`), ``{"tokens": ["...", ...]}`` (taken as
+they are) or a bare string; it becomes ``{"tokens": [...]}``. A graph input is ``{"graph": {"x": ..., "edge_index": ...}}`` or the inner
 object itself: ``x`` is nodes × features (the bundle's ``in_channels``), ``edge_index`` two equally
 long lists of node ids (source, target); it becomes ``{"x": [[...]], "edge_index": [[...], [...]]}``.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from n2r.data.base import simple_tokenize
+from n2r.data.text_rules import tokenize_text
 
 TEXT_KEYS = ("text", "tokens")
 GRAPH_KEYS = ("x", "edge_index")
@@ -62,7 +62,7 @@ class InputLimits:
 
 
 def parse_inputs(payload: Any, kind: str, limits: InputLimits = InputLimits(),
-                 in_channels: int | None = None) -> tuple[list[dict[str, Any]], bool]:
+                 in_channels: int | None = None, text_rule: str = "simple") -> tuple[list[dict[str, Any]], bool]:
     """A request body → ``(items, many)``: one input, or a list of them (``many`` is True then,
     and the answer is a list too). Each item is checked by :func:`parse_item`."""
     many = isinstance(payload, list)
@@ -71,13 +71,14 @@ def parse_inputs(payload: Any, kind: str, limits: InputLimits = InputLimits(),
         raise InputError("inputs", "an empty list; send at least one input", 400)
     if len(values) > limits.max_items:
         raise InputError("inputs", f"{len(values)} inputs, more than the limit of {limits.max_items} per request", 413)
-    return [parse_item(value, kind, limits, f"inputs[{i}]" if many else "input", in_channels)
+    return [parse_item(value, kind, limits, f"inputs[{i}]" if many else "input", in_channels, text_rule)
             for i, value in enumerate(values)], many
 
 
 def parse_item(value: Any, kind: str, limits: InputLimits = InputLimits(), where: str = "input",
-               in_channels: int | None = None) -> dict[str, Any]:
-    """One input → the model-ready item (see the module docstring), or :class:`InputError`."""
+               in_channels: int | None = None, text_rule: str = "simple") -> dict[str, Any]:
+    """One input → the model-ready item (see the module docstring), or :class:`InputError`.
+    ``text_rule`` splits raw text (the bundle's :attr:`~n2r.bundle.Bundle.text_rule`)."""
     if kind == "graph":
         return _parse_graph(value, limits, where, in_channels)
     if kind != "text":
@@ -96,7 +97,7 @@ def parse_item(value: Any, kind: str, limits: InputLimits = InputLimits(), where
         if len(text) > limits.max_text_chars:
             raise InputError(f"{where}.text", f"{len(text)} characters, more than the limit of "
                                               f"{limits.max_text_chars}", 413)
-        tokens = simple_tokenize(text)
+        tokens = tokenize_text(text, text_rule)
         field = f"{where}.text"
     else:
         tokens = value["tokens"]

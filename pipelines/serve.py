@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse
 
 from n2r.bundle import verify_bundle
 from n2r.config import ConfigError, RunConfig
+from n2r.data import text_rule_of
 from n2r.explain import BUCKET_RATIO, as_response, explain_checked
 from n2r.inputs import InputError, InputLimits, parse_inputs
 
@@ -99,7 +100,8 @@ def bundle_card(name: str, path: Path) -> dict[str, Any]:
     kind = "graph" if cfg.model.encoder == "gcn" else "text"
     return {"name": name, "kind": kind, "encoder": cfg.model.encoder, "data": cfg.data.name,
             "objective": cfg.objective.name, "metrics": json.loads((path / "metrics.json").read_text()),
-            "selection": cfg.model.eval_selection, "config": cfg.to_dict(), "in_channels": cfg.model.in_channels}
+            "selection": cfg.model.eval_selection, "config": cfg.to_dict(), "in_channels": cfg.model.in_channels,
+            "text_rule": text_rule_of(cfg.data) if kind == "text" else None}
 
 
 @serve.deployment(max_ongoing_requests=256)
@@ -208,7 +210,8 @@ class Gateway:
             return error(400, "the body nests JSON arrays or objects too deeply to parse", "body")
         card = self.cards[name]
         try:
-            items, many = parse_inputs(payload, card["kind"], self.limits[name], card["in_channels"])
+            items, many = parse_inputs(payload, card["kind"], self.limits[name], card["in_channels"],
+                                       card["text_rule"] or "whitespace")
         except InputError as exc:
             return error(exc.status, exc.message, exc.field)
         try:

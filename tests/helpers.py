@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The runs behind the session's bundle fixtures (``conftest.py``)
 TEXT_RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32,
-                                                           "min_len": 5, "max_len": 9}},
+                                                           "min_len": 5, "max_len": 9},
+                     "text_rule": "ptb"},         # not the generated set's own rule: raw text must follow it
             "model": {"encoder": "gru", "hidden_size": 8},
             "objective": {"name": "n2r", "sparsity_target": 0.2},
             "train": {"epochs": 2, "batch_size": 16}}

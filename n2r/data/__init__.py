@@ -38,18 +38,22 @@ def register_builtin() -> None:
 
     specs = {
         "synthetic-text": DatasetSpec(TEXT, _generated(synthetic.synthetic_text, "synthetic-text"),
-                                      "generated planted-rationale text", generated=True),
+                                      "generated planted-rationale text", generated=True, text_rule="simple"),
         "ba2motifs": DatasetSpec(GRAPH, _generated(synthetic.ba2motifs, "ba2motifs"),
                                  "generated BA graphs with a house or cycle motif", generated=True),
         "beer": DatasetSpec(TEXT, beer.read_beer, "BeerAdvocate (Lei et al. 2016), official train/heldout",
-                            folder="beer"),
+                            folder="beer", text_rule="ptb"),
         "beer-heldout-split": DatasetSpec(TEXT, beer.read_beer_heldout_split,
-                                          "BeerAdvocate, heldout file split 80/20 into train/dev", folder="beer"),
-        "hotel": DatasetSpec(TEXT, hotel.read_hotel, "TripAdvisor hotel reviews (R2A layout)", folder="hotel"),
+                                          "BeerAdvocate, heldout file split 80/20 into train/dev", folder="beer",
+                                          text_rule="ptb"),
+        "hotel": DatasetSpec(TEXT, hotel.read_hotel, "TripAdvisor hotel reviews (R2A layout)", folder="hotel",
+                             text_rule="ptb"),
         "movies": DatasetSpec(TEXT, movies.read_movies, "movie reviews with human rationales (Zaidan / ERASER)",
-                              folder="movies"),
-        "sst2": DatasetSpec(TEXT, tsv.read_sst2, "SST-2 (GLUE)", has_rationales=False, folder="sst2"),
-        "agnews": DatasetSpec(TEXT, tsv.read_agnews, "AG News", has_rationales=False, folder="agnews"),
+                              folder="movies", text_rule="lower-words"),
+        "sst2": DatasetSpec(TEXT, tsv.read_sst2, "SST-2 (GLUE)", has_rationales=False, folder="sst2",
+                            text_rule="ptb"),
+        "agnews": DatasetSpec(TEXT, tsv.read_agnews, "AG News", has_rationales=False, folder="agnews",
+                              text_rule="simple"),
         "mutagenicity": DatasetSpec(GRAPH, mutagenicity.read_mutagenicity, "Mutagenicity with NO2/NH2 edges",
                                     folder="mutagenicity"),
         "hf": DatasetSpec(TEXT, hf.read_hf, "Hugging Face datasets: a save_to_disk folder, or hf:NAME[:CONFIG]",
@@ -66,6 +70,14 @@ def register_builtin() -> None:
 
 
 register_builtin()
+
+
+def text_rule_of(cfg) -> str:
+    """How raw text becomes tokens for a model trained on the data section ``cfg``: its
+    ``text_rule``, else the data set's own (``whitespace`` for a name not registered here)."""
+    if cfg.text_rule is not None:
+        return cfg.text_rule
+    return DATASETS.get(cfg.name).text_rule if cfg.name in DATASETS else "whitespace"
 
 
 def default_data_path(name: str, data_dir: str | Path) -> str | None:

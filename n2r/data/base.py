@@ -8,7 +8,6 @@ that must accompany any number reported on the data.
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,9 @@ class DatasetSpec:
     ``kind`` is ``text`` or ``graph``; ``description`` is what ``n2r data list`` prints;
     ``generated`` sets need no path; ``has_rationales`` is ``None`` where the files decide;
     ``folder`` is the data set's folder name under a data root (``--data-dir``), where it has a
-    conventional one; ``default_path`` is read when no path is given (a hub name, ``hf:NAME``).
+    conventional one; ``default_path`` is read when no path is given (a hub name, ``hf:NAME``);
+    ``text_rule`` is how its raw text was split into tokens (:mod:`n2r.data.text_rules`), which
+    a bundle trained on it applies to the raw text it is given.
     """
 
     kind: str
@@ -50,6 +51,7 @@ class DatasetSpec:
     has_rationales: bool | None = True
     folder: str | None = None
     default_path: str | None = None
+    text_rule: str = "whitespace"
 
 
 def label_from_score(score: float, low: float = 0.4, high: float = 0.6) -> int | None:
@@ -98,14 +100,6 @@ def split_rows(rows: Sequence[Any], shares: Sequence[float], seed: int,
             parts[p] += idx[start:end]
             start = end
     return [[rows[i] for i in sorted(part)] for part in parts]
-
-
-_TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?|[^\sa-z0-9]", re.IGNORECASE)
-
-
-def simple_tokenize(text: str) -> list[str]:
-    """Lower-cased words and single punctuation marks (for raw-text sources such as AG News)."""
-    return _TOKEN.findall(text.lower())
 
 
 def spans_to_bits(spans: Iterable[Sequence[int]], length: int, where: str | Path, line: int | None) -> list[int]:

@@ -13,7 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from n2r.data.base import DataError, ReadResult, require_file, simple_tokenize, split_rows, text_row
+from n2r.data.base import DataError, ReadResult, require_file, split_rows, text_row
+from n2r.data.text_rules import simple_tokenize
 
 AGNEWS_LABELS = {"World": 0, "Sports": 1, "Business": 2, "Sci/Tech": 3}
 

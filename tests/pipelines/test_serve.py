@@ -72,10 +72,12 @@ def served(text_bundle, graph_bundle, tmp_path_factory):
 
 def test_answers_equal_n2r_explain(served, text_bundle, graph_bundle, tmp_path):
     url, name, *_ = served
-    texts = [{"text": "The beer was EXCELLENT, dark and murky!"}, {"tokens": ["nice", "head"]},
+    texts = [{"text": "The beer wasn't EXCELLENT, off-white and murky!"}, {"tokens": ["nice", "head"]},
              {"tokens": text_bundle[0].joinpath("vocab.txt").read_text().split("\n")[2:40]}]
     status, many = call(f"{url}/v1/{name}/explain", "POST", texts)
     assert status == 200 and len(many) == 3
+    # raw text is split by the rule the bundle records (ptb here), not one fixed rule
+    assert many[0]["tokens"] == ["the", "beer", "was", "n't", "excellent", ",", "off-white", "and", "murky", "!"]
     lines = tmp_path / "in.jsonl"
     lines.write_text("".join(json.dumps(t) + "\n" for t in texts))
     done = run_cli("explain", str(text_bundle[0]), "--file", str(lines), timeout=120)
