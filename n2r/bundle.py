@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from n2r.config import RunConfig
+from n2r.explanation import Explanation
 
 BUNDLE_FORMAT = "n2r-bundle/1"
 MANIFEST = "manifest.json"
@@ -148,12 +149,12 @@ class Bundle:
 
         return text_rule_of(self.config.data)
 
-    def explain(self, item: dict[str, Any] | str) -> dict[str, Any]:
-        """Rationale, predicted label and probabilities for one input (see :mod:`n2r.inputs` for
-        the input forms and :func:`n2r.explain.explain_many` for the result)."""
+    def explain(self, item: dict[str, Any] | str) -> Explanation:
+        """The :class:`~n2r.explanation.Explanation` of one input (see :mod:`n2r.inputs` for the
+        input forms)."""
         return self.explain_many([item])[0]
 
-    def explain_many(self, items, limits=None) -> list[dict[str, Any]]:
+    def explain_many(self, items, limits=None) -> list[Explanation]:
         """:meth:`explain` for several inputs, batched by length; an input the model cannot take
         raises :class:`n2r.inputs.InputError` naming it."""
         from n2r.explain import explain_many
@@ -197,13 +198,12 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     return Bundle(root, cfg, model.to(target).eval(), metrics, vocab, tokenizer, target)
 
 
-def render_html(results: list[dict[str, Any]]) -> str:
+def render_html(results: list[Explanation]) -> str:
     """Inputs with their rationale highlighted, one block per explained text."""
     blocks = []
     for r in results:
-        words = [f"<mark>{html.escape(t)}</mark>" if bit else html.escape(t)
-                 for t, bit in zip(r["tokens"], r["rationale"])]
-        blocks.append(f"<div class='item'><p class='pred'>label {r['label']} (p = {r['probability']:.3f})</p>"
+        words = [f"<mark>{html.escape(t)}</mark>" if bit else html.escape(t) for t, bit in zip(r.tokens, r.mask)]
+        blocks.append(f"<div class='item'><p class='pred'>label {r.label} (p = {r.probability:.3f})</p>"
                       f"<p>{' '.join(words)}</p></div>")
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}mark{background:#ffd54f}"
              ".item{border-bottom:1px solid #ddd;padding:.5em 0}.pred{color:#555;font-size:.9em}")

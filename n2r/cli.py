@@ -141,7 +141,7 @@ def _explain(args: argparse.Namespace) -> int:
         raise SystemExit("n2r: error: give --text, --file or --graph")
     results = explain_checked(bundle, items)
     for r in results:
-        print(json.dumps(r))
+        print(json.dumps(r.to_json()))          # the shape n2r serve answers (n2r/explanation.py)
     if args.html:
         if bundle.kind != "text":
             raise SystemExit("n2r: error: --html renders text rationales")

@@ -37,6 +37,7 @@ from typing import Any, Iterable
 import torch
 
 from n2r.data.base import DataError
+from n2r.explanation import Explanation
 from n2r.logs import progress
 from n2r.metrics import (accuracy, average_precision, comprehensiveness, expected_random_prf, iou_prf,
                          macro_token_prf, rationale_prf, spans_of, sufficiency)
@@ -89,56 +90,53 @@ def gold_for_bundle(bundle, data_dir: str | Path, split: str) -> list[GoldDocume
 
 
 # ---------------------------------------------------------------------- predictions from a bundle
-@torch.no_grad()
-def predict_document(bundle, doc: GoldDocument) -> dict[str, Any]:
-    """One ERASER prediction line: the rationale, its per-token selection probabilities and the
-    predictor's class scores on the model's rationale, on the input without it, and on it alone."""
-    from n2r.explain import encode_text, to_words
+def prediction_line(doc: GoldDocument, explanation: Explanation) -> dict[str, Any]:
+    """One ERASER prediction line from a document's :class:`~n2r.explanation.Explanation` (asked
+    with ``faithfulness``): the rationale as spans, its per-token selection probabilities, and the
+    predictor's class scores on the rationale alone, on the input without it, and (the same
+    figures as the first, since the predictor only ever sees the rationale) on it alone."""
+    if explanation.probabilities_without is None:
+        raise ValueError("an ERASER prediction needs the explanation's faithfulness scores")
+    names = class_names(len(explanation.probabilities))
 
-    if bundle.kind != "text":
-        raise ValueError("ERASER predictions need a text bundle")
-    model = bundle.model
-    batch, word_of = encode_text(bundle, doc.tokens)
-    out = model(batch)
-    units = out.unit_mask.to(out.z.dtype)
-    p_model = out.logits.float().softmax(-1)[0]          # already the predictor on the rationale alone
-    p_without = model.predict(batch, units - out.z)[0].float().softmax(-1)[0]
-    n = len(doc.tokens)
-    bits = [int(v > 0.5) for v in to_words(out.z[0].tolist(), word_of, n)]
-    soft = to_words(out.generator_logits.float().softmax(-1)[0, :, 1].tolist(), word_of, n)
-    names = class_names(len(p_model))
-
-    def scores(p: torch.Tensor) -> dict[str, float]:
+    def scores(p) -> dict[str, float]:
         return {name: float(v) for name, v in zip(names, p)}
 
     return {"annotation_id": doc.annotation_id,
             "rationales": [{"docid": doc.docid,
-                            "hard_rationale_predictions": [{"start_token": a, "end_token": b} for a, b in spans_of(bits)],
-                            "soft_rationale_predictions": soft}],
-            "classification": names[int(p_model.argmax())],
-            "classification_scores": scores(p_model),
-            COMPREHENSIVENESS_KEY: scores(p_without),
-            SUFFICIENCY_KEY: scores(p_model)}
+                            "hard_rationale_predictions": [{"start_token": a, "end_token": b}
+                                                           for a, b in explanation.spans],
+                            "soft_rationale_predictions": list(explanation.scores)}],
+            "classification": names[explanation.label],
+            "classification_scores": scores(explanation.probabilities),
+            COMPREHENSIVENESS_KEY: scores(explanation.probabilities_without),
+            SUFFICIENCY_KEY: scores(explanation.probabilities)}
 
 
 def class_names(num_classes: int) -> tuple[str, ...]:
     return CLASS_NAMES if num_classes == 2 else tuple(str(i) for i in range(num_classes))
 
 
-def write_predictions(bundle, docs: Iterable[GoldDocument], out: str | Path) -> int:
+def write_predictions(bundle, docs: Iterable[GoldDocument], out: str | Path, chunk: int = 256) -> int:
+    """ERASER prediction lines for ``docs``, explained ``chunk`` at a time (:func:`n2r.explain.explain_many`)."""
+    from n2r.explain import explain_many
+
+    if bundle.kind != "text":
+        raise ValueError("ERASER predictions need a text bundle")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
     docs = list(docs)
     with out.open("w", encoding="utf-8") as handle:
-        for doc in progress(docs, total=len(docs), desc="explaining", unit="doc"):
-            handle.write(json.dumps(predict_document(bundle, doc)) + "\n")
-            n += 1
-    logger.info("%d predictions written to %s", n, out)
-    return n
+        for start in progress(range(0, len(docs), chunk), total=-(-len(docs) // chunk), desc="explaining",
+                              unit="chunk"):
+            part = docs[start:start + chunk]
+            for doc, explanation in zip(part, explain_many(bundle, [{"tokens": d.tokens} for d in part],
+                                                          faithfulness=True)):
+                handle.write(json.dumps(prediction_line(doc, explanation)) + "\n")
+    logger.info("%d predictions written to %s", len(docs), out)
+    return len(docs)
 
 
-# ---------------------------------------------------------------------- reading and scoring
 def read_predictions(path: str | Path, gold: list[GoldDocument]) -> dict[str, dict[str, Any]]:
     """Parse and check a prediction file against the gold documents; refuses missing fields,
     spans outside a document, unknown documents and duplicate annotation ids, naming the line."""

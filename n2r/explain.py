@@ -1,4 +1,4 @@
-"""Explaining new inputs with a loaded bundle: rationale, label and probability as plain data.
+"""Explaining new inputs with a loaded bundle: one :class:`~n2r.explanation.Explanation` each.
 
 :func:`explain_many` is the one way in, for ``n2r explain`` and for every batch ``n2r serve``
 runs: inputs are checked by :mod:`n2r.inputs`, texts are grouped by length into buckets (the
@@ -14,7 +14,7 @@ import torch
 
 from n2r.batch import collate_text
 from n2r.inputs import InputLimits, parse_item
-from n2r.metrics import spans_of
+from n2r.explanation import Explanation
 
 BUCKET_RATIO = 2.0
 MAX_BATCH = 256
@@ -72,54 +72,67 @@ def length_buckets(lengths: Sequence[int], ratio: float = BUCKET_RATIO, max_size
 
 
 def explain_many(bundle, items: Sequence[Any], limits: InputLimits | None = None,
-                 bucket_ratio: float = BUCKET_RATIO) -> list[dict[str, Any]]:
-    """Rationale, predicted label and class probabilities for each input, in order. ``limits``
-    (default: none but the bundle's ``train.pad_to``) bound each input's size.
-
-    Text result: ``tokens``, ``rationale`` (0/1 per token), ``spans`` (``[start, end)`` of the
-    selected runs), ``label``, ``probability`` (of the label), ``probabilities``. Graph result:
-    ``edges`` (the selected ``[source, target]`` pairs), ``edge_scores`` (selection probability
-    of every input edge), ``label``, ``probability``, ``probabilities``."""
+                 bucket_ratio: float = BUCKET_RATIO, faithfulness: bool = False) -> list[Explanation]:
+    """An :class:`~n2r.explanation.Explanation` for each input, in order. ``limits`` (default:
+    none but the bundle's ``train.pad_to``) bound each input's size; ``faithfulness`` (text) also
+    gives the predictor's probabilities on each input with its rationale removed."""
     limits = (limits or NO_LIMITS).for_bundle(bundle.config)
     in_channels = bundle.config.model.in_channels
     checked = [parse_item(item, bundle.kind, limits, f"input {i}" if len(items) > 1 else "input", in_channels,
                           bundle.text_rule)
                for i, item in enumerate(items)]
-    return explain_checked(bundle, checked, bucket_ratio)
+    return explain_checked(bundle, checked, bucket_ratio, faithfulness)
 
 
-def explain_checked(bundle, items: Sequence[dict[str, Any]],
-                    bucket_ratio: float = BUCKET_RATIO) -> list[dict[str, Any]]:
+def explain_checked(bundle, items: Sequence[dict[str, Any]], bucket_ratio: float = BUCKET_RATIO,
+                    faithfulness: bool = False) -> list[Explanation]:
     """:func:`explain_many` for items :func:`n2r.inputs.parse_item` has already checked and
     normalised (``n2r explain`` checks them naming FILE:LINE, ``n2r serve``'s gateway per request)."""
     if not items:
         return []
     if bundle.kind == "graph":
+        if faithfulness:
+            raise ValueError("faithfulness scores are defined for text bundles only")
         return [r for start in range(0, len(items), MAX_BATCH)
                 for r in _explain_graphs(bundle, list(items[start:start + MAX_BATCH]))]
-    return _explain_texts(bundle, [item["tokens"] for item in items], bucket_ratio)
+    return _explain_texts(bundle, [item["tokens"] for item in items], bucket_ratio, faithfulness)
+
+
+def _probabilities(logits: torch.Tensor) -> torch.Tensor:
+    return logits.float().softmax(-1).cpu()
+
+
+def _label(probabilities: torch.Tensor) -> dict[str, Any]:
+    return {"label": int(probabilities.argmax()), "probabilities": tuple(float(p) for p in probabilities)}
 
 
 @torch.no_grad()
-def _explain_texts(bundle, documents: list[list[str]], bucket_ratio: float) -> list[dict[str, Any]]:
+def _explain_texts(bundle, documents: list[list[str]], bucket_ratio: float,
+                   faithfulness: bool) -> list[Explanation]:
     examples, word_of = encode_examples(bundle, documents)
-    results: list[dict[str, Any]] = [{}] * len(documents)
+    results: list[Explanation | None] = [None] * len(documents)
     for bucket in length_buckets([len(e["input_ids"]) for e in examples], bucket_ratio):
         batch = collate_text([examples[i] for i in bucket], pad_id=pad_id_of(bundle),
                              pad_to=bundle.config.train.pad_to).to(bundle.device)
         out = bundle.model(batch)
-        probs = out.logits.float().softmax(-1).cpu()
+        probs = _probabilities(out.logits)
         z = out.z.float().cpu()
+        scores = out.generator_logits.float().softmax(-1)[..., 1].cpu()
+        without = None
+        if faithfulness:
+            without = _probabilities(bundle.model.predict(batch, out.unit_mask.to(out.z.dtype) - out.z)[0])
         for row, i in enumerate(bucket):
             tokens = documents[i]
-            bits = [int(v > 0.5) for v in to_words(z[row].tolist(), word_of[i], len(tokens))]
-            results[i] = {"tokens": tokens, "rationale": bits, "spans": [list(s) for s in spans_of(bits)],
-                          **_label(probs[row])}
+            n = len(tokens)
+            results[i] = Explanation(
+                tokens=tuple(tokens), mask=tuple(int(v > 0.5) for v in to_words(z[row].tolist(), word_of[i], n)),
+                scores=tuple(to_words(scores[row].tolist(), word_of[i], n)), **_label(probs[row]),
+                probabilities_without=None if without is None else tuple(float(p) for p in without[row]))
     return results
 
 
 @torch.no_grad()
-def _explain_graphs(bundle, graphs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _explain_graphs(bundle, graphs: list[dict[str, Any]]) -> list[Explanation]:
     from torch_geometric.data import Batch, Data
 
     data = [Data(x=torch.tensor(g["x"], dtype=torch.float32),
@@ -127,31 +140,17 @@ def _explain_graphs(bundle, graphs: list[dict[str, Any]]) -> list[dict[str, Any]
                  y=torch.zeros(1, dtype=torch.long)) for g in graphs]
     batch = Batch.from_data_list(data).to(bundle.device)
     out = bundle.model(batch)
-    probs = out.logits.float().softmax(-1).cpu()
+    probs = _probabilities(out.logits)
     scores = out.generator_logits.float().softmax(-1)[:, 1].cpu()
     keep = (out.z > 0.5).cpu()
-    results, start = [], 0
-    for g, graph in enumerate(data):                    # PyG keeps each graph's edges together, in order
-        end = start + graph.edge_index.shape[1]
-        edges = graph.edge_index[:, keep[start:end]]
-        results.append({"edges": edges.t().tolist(), "edge_scores": scores[start:end].tolist(), **_label(probs[g])})
-        start = end
+    keep_nodes = None if out.z_nodes is None else (out.z_nodes > 0.5).cpu()
+    results, start, node_start = [], 0, 0
+    for g, graph in enumerate(data):         # PyG keeps each graph's edges and nodes together, in order
+        end, node_end = start + graph.edge_index.shape[1], node_start + graph.num_nodes
+        results.append(Explanation(
+            edge_index=tuple(tuple(e) for e in graph.edge_index.t().tolist()),
+            mask=tuple(int(b) for b in keep[start:end]), scores=tuple(scores[start:end].tolist()),
+            node_mask=None if keep_nodes is None else tuple(int(b) for b in keep_nodes[node_start:node_end]),
+            **_label(probs[g])))
+        start, node_start = end, node_end
     return results
-
-
-def _label(probs: torch.Tensor) -> dict[str, Any]:
-    label = int(probs.argmax())
-    return {"label": label, "probability": float(probs[label]), "probabilities": [float(p) for p in probs]}
-
-
-def as_response(result: dict[str, Any]) -> dict[str, Any]:
-    """An :func:`explain_many` result in the served JSON shape: ``label``, ``probability``,
-    ``probabilities`` and ``rationale`` — for text the input ``tokens`` beside
-    ``rationale.tokens`` (the selected ones), ``rationale.spans`` and ``rationale.mask``; for
-    graphs ``rationale.edges`` and ``rationale.edge_scores``."""
-    head = {key: result[key] for key in ("label", "probability", "probabilities")}
-    if "edges" in result:
-        return {**head, "rationale": {"edges": result["edges"], "edge_scores": result["edge_scores"]}}
-    selected = [t for t, bit in zip(result["tokens"], result["rationale"]) if bit]
-    return {**head, "tokens": result["tokens"],
-            "rationale": {"tokens": selected, "spans": result["spans"], "mask": result["rationale"]}}

@@ -78,7 +78,7 @@ def explain_examples(bundles: dict[str, Path], cache_dir: str | None, n: int = 3
         else:
             items = [{"tokens": r["tokens"]} for r in rows]
         gold = "edge_gt" if bundle.kind == "graph" else "rationale"
-        out[study] = [{**bundle.explain(item), "gold_label": r["label"], "gold_rationale": r.get(gold)}
+        out[study] = [{**bundle.explain(item).to_json(), "gold_label": r["label"], "gold_rationale": r.get(gold)}
                       for item, r in zip(items, rows)]
     return out
 

@@ -161,11 +161,11 @@ def write_report(sweep_dir: str | Path, explanations: dict[str, list] | None = N
     for name, items in (explanations or {}).items():
         for item in items:
             if "tokens" in item:
-                words = "predicted: " + _marked(item["tokens"], item["rationale"])
+                words = "predicted: " + _marked(item["tokens"], item["rationale"]["mask"])
                 if item.get("gold_rationale") is not None:
                     words += "<br>human: " + _marked(item["tokens"], item["gold_rationale"])
             else:
-                words = f"selected edges: {html.escape(json.dumps(item['edges']))}"
+                words = f"selected edges: {html.escape(json.dumps(item['rationale']['edges']))}"
             examples.append(f"<div class='ex'><b>{html.escape(name)}</b> — predicted {item['label']} "
                             f"(p = {item['probability']:.2f}), gold {item.get('gold_label')}<br>{words}</div>")
     page = f"""<!doctype html><meta charset='utf-8'><title>n2r sweep {html.escape(summary['name'])}</title>

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse
 from n2r.bundle import verify_bundle
 from n2r.config import ConfigError, RunConfig
 from n2r.data import text_rule_of
-from n2r.explain import BUCKET_RATIO, as_response, explain_checked
+from n2r.explain import BUCKET_RATIO, explain_checked
 from n2r.inputs import InputError, InputLimits, parse_inputs
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class BundleModel:
         self.batch_sizes[len(items)] += 1
         start = time.perf_counter()
         try:
-            return [as_response(r) for r in explain_checked(self.bundle, items, self.bucket_ratio)]
+            return [r.to_json() for r in explain_checked(self.bundle, items, self.bucket_ratio)]
         finally:
             self.busy_s += time.perf_counter() - start
 

@@ -56,20 +56,21 @@ def test_load_and_explain_is_deterministic_and_matches_the_training_model(text_b
         with torch.no_grad():
             out = trained(collate_text([{"input_ids": bundle.vocab.encode(doc), "label": 0}]))
         probabilities = out.logits.softmax(-1)[0].tolist()
-        assert answer["tokens"] == doc
-        assert answer["probabilities"] == pytest.approx(probabilities, abs=1e-6)
-        assert answer["label"] == max(range(len(probabilities)), key=probabilities.__getitem__)
-        assert answer["rationale"] == [int(v > 0.5) for v in out.z[0].tolist()]
+        assert list(answer.tokens) == doc
+        assert answer.probabilities == pytest.approx(probabilities, abs=1e-6)
+        assert answer.label == max(range(len(probabilities)), key=probabilities.__getitem__)
+        assert list(answer.mask) == [int(v > 0.5) for v in out.z[0].tolist()]
+        assert answer.scores == pytest.approx(out.generator_logits.softmax(-1)[0, :, 1].tolist(), abs=1e-6)
         runs, position = [], 0
-        for bit, group in itertools.groupby(answer["rationale"]):
+        for bit, group in itertools.groupby(answer.mask):
             size = len(list(group))
             if bit:
-                runs.append([position, position + size])
+                runs.append((position, position + size))
             position += size
-        assert answer["spans"] == runs
-        selected_somewhere |= any(answer["rationale"])
+        assert answer.spans == runs
+        selected_somewhere |= any(answer.mask)
     assert selected_somewhere, "no document has a selected token: the rationale comparison tested nothing"
-    assert bundle.explain("The beer was EXCELLENT!")["tokens"] == ["the", "beer", "was", "excellent", "!"]
+    assert bundle.explain("The beer wasn't EXCELLENT!").tokens == ("the", "beer", "was", "n't", "excellent", "!")
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -117,8 +118,9 @@ def test_graph_bundle_explains_edges(graph_bundle):
     bundle = load_bundle(graph_bundle)
     graph = {"x": [[0.1] * 10] * 4, "edge_index": [[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]]}
     result = bundle.explain(graph)
-    assert len(result["edge_scores"]) == 6 and all(e in [[0, 1], [1, 0], [1, 2], [2, 1], [2, 3], [3, 2]]
-                                                   for e in result["edges"])
+    assert result.edge_index == ((0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2))
+    assert len(result.mask) == len(result.scores) == 6 and result.node_mask is None   # this GCN selects edges only
+    assert result.selected == [list(e) for e, bit in zip(result.edge_index, result.mask) if bit]
     with pytest.raises(InputError, match=r"input.edge_index: edge 0 \(0 → 9\) points outside the graph's 4 nodes"):
         bundle.explain({"x": graph["x"], "edge_index": [[0], [9]]})
     assert torch.equal(load_bundle(bundle.path).model.state_dict()["predictor.classifier.weight"],

@@ -105,9 +105,10 @@ def test_report_table_plots_and_examples(tmp_path):
     card = tmp_path / "export" / "text<b>-gru-n2r" / "metrics.json"
     card.parent.mkdir(parents=True)
     card.write_text(json.dumps({"test": {"accuracy": 0.875, "sparsity": 0.19, "f1": 0.6}}))
-    explanations = {"text<b>-gru-n2r": [{"tokens": ["a", "<great>", "film"], "rationale": [0, 1, 1], "label": 1,
+    explanations = {"text<b>-gru-n2r": [{"tokens": ["a", "<great>", "film"], "rationale": {"mask": [0, 1, 1]}, "label": 1,
                                          "probability": 0.93, "gold_label": 1, "gold_rationale": [1, 1, 0]}],
-                    "graphs-gcn-rnp": [{"edges": [[0, 1]], "label": 0, "probability": 0.6, "gold_label": 1}]}
+                    "graphs-gcn-rnp": [{"rationale": {"edges": [[0, 1]]}, "label": 0, "probability": 0.6,
+                                        "gold_label": 1}]}
     out = write_report(tmp_path, explanations)
     text = out.read_text(encoding="utf-8")
     page = Page()

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from n2r.bundle import load_bundle
-from n2r.explain import as_response
+from n2r.explanation import Explanation
 from tests.helpers import ROOT, run_cli
 
 MAX_BODY = 64 * 1024
@@ -82,18 +82,21 @@ def test_answers_equal_n2r_explain(served, text_bundle, graph_bundle, tmp_path):
     lines.write_text("".join(json.dumps(t) + "\n" for t in texts))
     done = run_cli("explain", str(text_bundle[0]), "--file", str(lines), timeout=120)
     assert done.returncode == 0, done.stderr
-    expected = [as_response(json.loads(line)) for line in done.stdout.splitlines()]
+    expected = [json.loads(line) for line in done.stdout.splitlines()]      # n2r explain prints the served shape
     assert [m["tokens"] for m in many] == [e["tokens"] for e in expected]
     for got, want in zip(many, expected):
-        assert got["rationale"] == want["rationale"] and got["label"] == want["label"]
+        assert got["rationale"]["mask"] == want["rationale"]["mask"] and got["label"] == want["label"]
+        assert got["rationale"]["spans"] == want["rationale"]["spans"]
+        assert got["rationale"]["scores"] == pytest.approx(want["rationale"]["scores"], abs=1e-6)
         assert got["probabilities"] == pytest.approx(want["probabilities"], abs=1e-6)
     assert call(f"{url}/v1/{name}/explain", "POST", texts[1])[1]["tokens"] == ["nice", "head"]   # one → one
 
     graph = {"x": [[0.1 * i] * 10 for i in range(4)], "edge_index": [[0, 1, 2, 3], [1, 2, 3, 0]]}
     status, answer = call(f"{url}/v1/graphs/explain", "POST", {"graph": graph})
-    local = as_response(load_bundle(graph_bundle).explain(graph))
-    assert status == 200 and answer["rationale"]["edges"] == local["rationale"]["edges"]
-    assert answer["rationale"]["edge_scores"] == pytest.approx(local["rationale"]["edge_scores"], abs=1e-6)
+    local = load_bundle(graph_bundle).explain(graph)
+    assert status == 200 and answer["rationale"]["edges"] == local.selected
+    assert answer["rationale"]["scores"] == pytest.approx(local.scores, abs=1e-6)
+    assert Explanation.from_json(answer, graph["edge_index"]).mask == local.mask
 
 
 BAD = [  # (route, method, body or raw bytes, status, field, words in the message)
