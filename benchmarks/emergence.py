@@ -132,37 +132,33 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
         handle.write(json.dumps(row) + "\n")
 
 
+def run_folder(rows_path: Path) -> Path:
+    """An engine arm-seed's run folder (``train_run``'s ``out_dir``: checkpoint, config, bundle);
+    a checkpoint an earlier version kept beside the rows (``seedS.ckpt``) is moved in."""
+    folder = rows_path.with_suffix("")
+    legacy = rows_path.with_suffix(".ckpt")
+    if legacy.is_file() and not (folder / "checkpoint.pt").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        legacy.rename(folder / "checkpoint.pt")
+    return folder
+
+
 def run_engine(arm: str, args, rows_path: Path) -> None:
     import torch
 
-    from n2r.engine import evaluate, fit, resolve_device
-    from n2r.objectives import build_objective
-    from n2r.runner import build_run
-    from n2r.training import run_loaders
+    from n2r.runner import train_run
 
     cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir)
     torch.set_num_threads(1)
-    data, model = build_run(cfg)
-    t = cfg.train
-    device = resolve_device("cpu")
-    test_loader = data.loader("test", t.eval_batch_size, by_length=True, pad_to=t.pad_to)
-    checkpoint = rows_path.with_suffix(".ckpt")
     done = {row["epoch"] for row in read_rows(rows_path)}
 
     def on_epoch_end(record, _result):
-        if record["epoch"] in done:
-            return
-        with torch.random.fork_rng(devices=[]):
-            test = evaluate(model, test_loader, device=device, bf16=False, faithfulness=False)
-        append_row(rows_path, {"epoch": record["epoch"], "dev_accuracy": record["dev"]["accuracy"],
-                               "dev_sparsity": record["dev"]["sparsity"], "test": test,
-                               "train": record["train"], "seconds": record["epoch_time_s"]})
+        if record["epoch"] not in done:
+            append_row(rows_path, {"epoch": record["epoch"], "dev_accuracy": record["dev"]["accuracy"],
+                                   "dev_sparsity": record["dev"]["sparsity"], "test": record["test"],
+                                   "train": record["train"], "seconds": record["epoch_time_s"]})
 
-    fit(model, build_objective(cfg.objective), *run_loaders(data, cfg), t, device=device, checkpoint_path=checkpoint,
-        resume=True, on_epoch_end=on_epoch_end)
-    if args.save_state:
-        torch.save({k: v for k, v in model.state_dict().items() if "embedding" not in k},
-                   rows_path.with_suffix(".state.pt"))
+    train_run(cfg, run_folder(rows_path), resume=True, on_epoch_end=on_epoch_end, diagnostic_test=True)
 
 
 def run_reference(args, rows_path: Path) -> None:
@@ -283,7 +279,7 @@ def probe(arm: str, args) -> dict[str, Any]:
     cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir)
     torch.set_num_threads(1)
     data, model = build_run(cfg)
-    path = rows_file(Path(args.out), args.objective, arm, args.seed).with_suffix(".ckpt")
+    path = run_folder(rows_file(Path(args.out), args.objective, arm, args.seed)) / "checkpoint.pt"
     epoch = load_checkpoint(path, model)["epoch"]
     model.eval()
     fifths, gold_fifths = torch.zeros(5), torch.zeros(5)
@@ -356,7 +352,6 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--jobs", type=int, default=2, help="arm-seeds run at once, one thread each")
     parser.add_argument("--table", action="store_true", help="print the table of finished arm-seeds and stop")
-    parser.add_argument("--save-state", action="store_true", help="engine arms: keep the last epoch's weights")
     parser.add_argument("--probe", metavar="ARM", help="measure where ARM's latest checkpoint selects (with --seed)")
     parser.add_argument("--top-words", type=int, default=15, help="--probe: how many most-selected words to list")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -394,8 +389,7 @@ def main() -> None:
             log = rows_file(out, args.objective, arm, seed).with_suffix(".log").open("a")
             cmd = [sys.executable, __file__, "--out", str(out), "--data-dir", args.data_dir, "--objective",
                    args.objective, "--epochs", str(args.epochs), "--lr", str(args.lr), "--worker", arm,
-                   "--seed", str(seed)] + (["--reference", args.reference] if args.reference else []) + \
-                  (["--save-state"] if args.save_state else [])
+                   "--seed", str(seed)] + (["--reference", args.reference] if args.reference else [])
             running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), arm, seed))
             print(f"started {arm} seed {seed}", flush=True)
         time.sleep(5)

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from n2r.bundle import save_run_bundle
 from n2r.config import RunConfig
 from n2r.data import PreparedData, prepare_data
@@ -34,10 +36,15 @@ def build_run(cfg: RunConfig, data: PreparedData | None = None,
 
 def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: PreparedData | None = None,
               resume: bool = False, on_epoch_end: Callable | None = None,
-              cache_dir: str | Path | None = None) -> dict[str, Any]:
+              cache_dir: str | Path | None = None, diagnostic_test: bool = False) -> dict[str, Any]:
     """Train, select on dev, evaluate the selected state on test; returns a summary dict. With
-    ``out_dir``: ``config.yaml``, ``checkpoint.pt``, ``metrics.json`` and ``bundle/`` (the
-    dev-selected model as a bundle, the same format ``n2r export`` writes) are left there."""
+    ``out_dir``: ``config.yaml``, ``checkpoint.pt`` (the latest epoch's state, to resume from),
+    ``metrics.json`` and ``bundle/`` (the dev-selected model as a bundle, the same format
+    ``n2r export`` writes) are left there. ``on_epoch_end(record, result)`` is called after each
+    epoch; with ``diagnostic_test`` its record also holds ``test``: the current state's test
+    figures (without faithfulness scores), a diagnostic of how the rationale develops — never
+    recorded in the history, never used to select, drawn without touching training's random
+    streams (benchmarks/epoch_curve.py, benchmarks/emergence.py)."""
     started = time.perf_counter()
     data, model = build_run(cfg, data, cache_dir)
     t = cfg.train
@@ -59,6 +66,9 @@ def train_run(cfg: RunConfig, out_dir: str | Path | None = None, *, data: Prepar
         bar.update(1)
         bar.set_postfix_str("  ".join(parts[2:]))
         if on_epoch_end is not None:
+            if diagnostic_test:
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    record = {**record, "test": test_metrics(model, data, cfg, device, faithfulness=False)}
             on_epoch_end(record, result)
 
     result = fit(model, build_objective(cfg.objective), train_loader, dev_loader, t, device=device,

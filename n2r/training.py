@@ -35,10 +35,11 @@ def run_loaders(data: PreparedData, cfg: RunConfig, pin_memory: bool = False) ->
     return train, dev
 
 
-def test_metrics(model: Rationalizer, data: PreparedData, cfg: RunConfig, device: torch.device) -> dict[str, float]:
+def test_metrics(model: Rationalizer, data: PreparedData, cfg: RunConfig, device: torch.device,
+                 faithfulness: bool = True) -> dict[str, float]:
     """Test metrics of ``model`` (never used for selection); ``{}`` when the data has no test split."""
     rows = data.splits.get("test")
     if rows is None or len(rows) == 0:
         return {}
     loader = data.loader("test", cfg.train.eval_batch_size, by_length=True, pad_to=cfg.train.pad_to)
-    return evaluate(model, loader, device=device, bf16=cfg.train.bf16)
+    return evaluate(model, loader, device=device, bf16=cfg.train.bf16, faithfulness=faithfulness)

@@ -187,3 +187,26 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path):
     assert "| 2 | 3 |" in row and "32.0 ± 2.8" in row              # dev-selected F1: 0.30 and 0.34
     assert f"{100 * emergence.random_f1(0.2, 0.1):.1f}" in row and row.endswith("| yes |")
     assert not emergence.finished(folder / "seed1.jsonl", 4)       # a fourth epoch would still run
+
+
+def test_epoch_curve_prints_a_test_row_per_epoch_and_keeps_the_run(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from n2r.config import RunConfig
+
+    config = tmp_path / "run.yaml"
+    RunConfig.from_dict({
+        "data": {"name": "synthetic-text", "options": {"n_train": 64, "n_dev": 16, "n_test": 16, "min_len": 5, "max_len": 8}},
+        "model": {"encoder": "gru", "hidden_size": 8}, "objective": {"name": "n2r", "sparsity_target": 0.2},
+        "train": {"epochs": 9, "batch_size": 16, "num_threads": 1}}).to_yaml(config)
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "epoch_curve.py"), str(config), "--epochs", "2",
+                           "--json", str(tmp_path / "curve.json"), "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
+    curve = json.loads((tmp_path / "curve.json").read_text())
+    assert len(rows) == 2 and [r["epoch"] for r in curve["epochs"]] == [1, 2]
+    assert f"dev-selected epoch {curve['best_epoch']}: test F1" in done.stdout
+    assert (tmp_path / "run" / "checkpoint.pt").is_file() and (tmp_path / "run" / "bundle" / "manifest.json").is_file()

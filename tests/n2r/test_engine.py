@@ -211,3 +211,26 @@ def test_the_sparsity_tolerance_measures_against_the_objectives_target(small_dat
     assert selection_score(dev, "accuracy", 0.3, 0.05) == 0.8
     assert selection_score(dev, "accuracy", 0.3, 0.01) == pytest.approx(-0.2)
     assert selection_score(dev, "accuracy", 0.3) == 0.8
+
+
+def test_the_diagnostic_test_curve_leaves_training_and_history_untouched():
+    """``train_run(diagnostic_test=True)`` shows the current state's test figures after every epoch
+    (benchmarks/epoch_curve.py, benchmarks/emergence.py) without changing what is trained or
+    recorded — with sampled evaluation masks, which draw random numbers."""
+    from n2r.config import RunConfig
+    from n2r.runner import build_run, train_run
+
+    cfg = RunConfig.from_dict({
+        "data": {"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32, "min_len": 5, "max_len": 9}},
+        "model": {"encoder": "gru", "hidden_size": 8, "eval_selection": "sample"},
+        "objective": {"name": "n2r", "sparsity_target": 0.2},
+        "train": {"epochs": 3, "batch_size": 16}})
+    data, _ = build_run(cfg)
+    plain = train_run(cfg, data=data)
+    seen = []
+    watched = train_run(cfg, data=data, diagnostic_test=True, on_epoch_end=lambda record, _: seen.append(record))
+    assert [r["epoch"] for r in seen] == [1, 2, 3] and all(0 <= r["test"]["f1"] <= 1 for r in seen)
+    assert seen[-1]["test"]["n"] == 32 and "comprehensiveness" not in seen[-1]["test"]
+    assert all("test" not in r for r in watched["history"])                 # a diagnostic, never recorded
+    assert [r["dev"] for r in watched["history"]] == [r["dev"] for r in plain["history"]]
+    assert watched["test"] == plain["test"]

@@ -3,11 +3,12 @@
 # (reference-compatible mode and default mode) side by side on the same Beer data and coefficients,
 # every run in the background at once, each printing dev accuracy and test P/R/F1 per epoch.
 #
-#   benchmarks/parity_gpu.sh DATA_DIR REFERENCE_DIR OUT_DIR [EPOCHS] [SEEDS]
+#   benchmarks/gpu/parity_runs.sh DATA_DIR REFERENCE_DIR OUT_DIR [EPOCHS] [SEEDS]
 #
 # DATA_DIR holds beer/; REFERENCE_DIR the authors' repository (git-ignored .reference/); logs go to
 # OUT_DIR/<engine>-<objective>-seed<N>.log (written as they run, so a cut-off run keeps its curve);
-# the engine's runs also leave their last weights (.pt, without the frozen embeddings).
+# the engine's runs also leave their run folder (OUT_DIR/n2r-<mode>-<objective>-seed<N>/: checkpoint.pt, the last
+# epoch's state — not brought back by parity_visit.sh — and, if they finish, the bundle).
 # EPOCHS defaults to 300, SEEDS to "1 2 3"; OBJECTIVES (default "n2r rnp+n2r") and MODES (default
 # "compatible default") narrow the set to fit a device budget; every mode runs every seed.
 # A mode "without-SWITCH" (SWITCH one of padding_in_penalties, gru_reads_padding, pad_to,
@@ -16,7 +17,7 @@
 # DEVICE=cpu runs the same on CPU (for a dry run).
 # Returns at once; `pgrep -f "parity.py|epoch_curve.py"` tells whether runs are still going.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 DATA_DIR="$(cd "$1" && pwd)"; REFERENCE="$(cd "$2" && pwd)"; OUT="$3"
 EPOCHS="${4:-300}"; SEEDS="${5:-1 2 3}"
 DEVICE="${DEVICE:-cuda}"; PY="${PYTHON:-python3}"
@@ -64,7 +65,7 @@ for seed in $SEEDS; do
     fi
     for mode in $MODES; do
       setsid nohup "$PY" benchmarks/epoch_curve.py "$(config "$mode" "$objective" "$seed")" --epochs "$EPOCHS" \
-        --device "$DEVICE" --json "$OUT/n2r-$mode-$name.json" --save-state "$OUT/n2r-$mode-$name.pt" \
+        --device "$DEVICE" --json "$OUT/n2r-$mode-$name.json" --out "$OUT/n2r-$mode-$name" \
         > "$OUT/n2r-$mode-$name.log" 2>&1 < /dev/null &
       started=$((started + 1))
     done

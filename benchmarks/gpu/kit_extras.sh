@@ -2,11 +2,11 @@
 # Wheels the project needs on the lent GPU node beyond the GPU kit (../shared/gpu, whose wheels.lock
 # this project cannot change): added to .gpu/wheels/, which .gpu/setup.sh installs with the rest.
 # Run after the kit's build, from the repository root, on a machine with PyPI access:
-#   bash ../shared/gpu/build.sh && benchmarks/gpu_kit_extras.sh
+#   bash ../shared/gpu/build.sh && benchmarks/gpu/kit_extras.sh
 # The versions are the exact pins of pyproject.toml (torchmetrics and its lightning-utilities).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -d .gpu/wheels ] || { echo "gpu_kit_extras: no .gpu/wheels: build the kit first (bash ../shared/gpu/build.sh)" >&2; exit 2; }
+cd "$(dirname "$0")/../.."
+[ -d .gpu/wheels ] || { echo "kit_extras: no .gpu/wheels: build the kit first (bash ../shared/gpu/build.sh)" >&2; exit 2; }
 PY="${PYTHON:-python3}"
 pins=$("$PY" - <<'PYEOF'
 import re, tomllib
