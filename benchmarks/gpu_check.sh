@@ -29,7 +29,8 @@ step() {            # step NAME COMMAND…: run under the time limit, report its
 step gpu nvidia-smi --query-gpu=name,memory.total,driver_version,utilization.gpu,memory.used --format=csv
 step torch "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())"
 step cuda-tests "$PY" -m pytest -v -rs -p no:cacheprovider -o faulthandler_timeout="${FAULT_TIMEOUT:-150}" \
-  --junitxml "$OUT/cuda-tests.xml" tests/n2r/test_devices.py tests/pipelines/test_sweep.py -k "cuda or use_gpu"
+  --junitxml "$OUT/cuda-tests.xml" tests/n2r/test_devices.py tests/pipelines/test_train.py tests/pipelines/test_sweep.py \
+  -k "cuda or use_gpu"
 step throughput "$PY" benchmarks/device_throughput.py --data-dir "$DATA_DIR" --epochs 2
 if [ -d /tmp/ray/session_latest/logs ]; then          # the workers' own output (NCCL and CUDA errors land here)
   mkdir -p "$OUT/ray-logs"

@@ -28,6 +28,34 @@ GRAPH_RUN = {"data": {"name": "ba2motifs", "options": {"n_graphs": 40, "base_nod
              "model": {"encoder": "gcn", "hidden_size": 8, "degree_bins": 4},
              "objective": {"name": "n2r", "sparsity_target": 0.2}, "train": {"epochs": 1, "batch_size": 8}}
 
+# A tiny sweep file (pipelines/sweep_file.py) the sweep tests vary
+TINY_SWEEP = {
+    "name": "tiny",
+    "base": {"model": {"encoder": "gru", "hidden_size": 8}, "objective": {"sparsity_target": 0.2},
+             "train": {"epochs": 2, "batch_size": 16, "num_threads": 1}},
+    "datasets": [{"name": "synthetic-text", "options": {"n_train": 96, "n_dev": 32, "n_test": 32,
+                                                        "min_len": 5, "max_len": 9}}],
+    "encoders": ["gru"],
+    "objectives": ["n2r"],
+    "space": {"objective.lambda_sparsity": {"loguniform": [0.5, 10.0]}, "train.lr": {"loguniform": [1e-3, 1e-2]}},
+    "metric": {"select": "accuracy", "sparsity_tolerance": 0.1},
+    "search": {"num_samples": 3, "seed": 0, "max_concurrent_trials": 2},
+    "scheduler": {"type": "none"},
+}
+
+
+def with_changes(**changes):
+    """``TINY_SWEEP`` with ``a__b__c=value`` changes (nested keys joined by ``__``)."""
+    spec = json.loads(json.dumps(TINY_SWEEP))
+    for dotted, value in changes.items():
+        node = spec
+        *parents, last = dotted.split("__")
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return spec
+
+
 # CUDA tests run where a GPU is (benchmarks/gpu_check.sh) and are reported as skipped elsewhere
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -1,4 +1,5 @@
-"""Device paths: bf16 autocast, pinned-memory batches, NCCL/gloo trainers.
+"""Device paths of the engine: bf16 autocast, pinned-memory batches (the Ray trainers' backends:
+tests/pipelines/test_train.py).
 
 The CUDA tests run where a GPU is present (``benchmarks/gpu_check.sh`` runs them) and are
 reported as skipped otherwise; the CPU fallbacks of the same code run everywhere.
@@ -6,12 +7,11 @@ reported as skipped otherwise; the CPU fallbacks of the same code run everywhere
 import pytest
 import torch
 
-from tests.helpers import cuda, objective_config
-from n2r.config import ConfigError, ModelConfig, RunConfig, TrainConfig
+from n2r.config import ModelConfig, TrainConfig
 from n2r.engine import autocast_for, evaluate, fit, move, resolve_device
 from n2r.models import build_rationalizer
 from n2r.objectives import build_objective
-
+from tests.helpers import cuda, objective_config
 
 
 def _model(data):
@@ -39,22 +39,6 @@ def test_loader_batches_are_unpinned_on_cpu_and_move_is_a_plain_copy(small_data)
     assert torch.equal(moved.input_ids, batch.input_ids)
 
 
-def test_trainer_backend_follows_use_gpu(ray_local, tmp_path):
-    from pipelines.train import build_trainer
-
-    cfg = RunConfig.from_dict({"data": {"name": "synthetic-text", "options": {"n_train": 32, "n_dev": 16,
-                                                                              "n_test": 16}},
-                               "model": {"hidden_size": 8}})
-    common = dict(storage_path=str(tmp_path), cache_dir=str(tmp_path / "c"), materialize=False)
-    cpu = build_trainer(cfg, num_workers=1, name="cpu", **common)
-    gpu = build_trainer(cfg, num_workers=1, name="gpu", use_gpu=True, resources_per_worker={"CPU": 1, "GPU": 0.5},
-                        **common)
-    assert cpu.backend_config.backend == "gloo" and not cpu.scaling_config.use_gpu
-    assert gpu.backend_config.backend == "nccl" and gpu.scaling_config.use_gpu
-    assert gpu.scaling_config.resources_per_worker == {"CPU": 1, "GPU": 0.5}   # one rank may share a GPU
-    with pytest.raises(ConfigError, match="GPU 0.5 with 2 workers: NCCL refuses two ranks on one GPU"):
-        build_trainer(cfg, num_workers=2, name="nccl", use_gpu=True, resources_per_worker={"CPU": 1, "GPU": 0.5},
-                      **common)
 
 
 # ---------------------------------------------------------------------- CUDA (when present)
@@ -87,13 +71,3 @@ def test_cuda_bf16_fit_learns_and_matches_cpu_evaluation(small_data):
     assert on_gpu["accuracy"] == pytest.approx(on_cpu["accuracy"], abs=1 / 32 + 1e-6)
 
 
-@cuda
-def test_cuda_single_gpu_nccl_trainer_runs(ray_local, tmp_path):
-    from pipelines.train import build_trainer
-
-    cfg = RunConfig.from_dict({"data": {"name": "synthetic-text", "options": {"n_train": 64, "n_dev": 32,
-                                                                              "n_test": 16}},
-                               "model": {"hidden_size": 8}, "train": {"epochs": 2, "batch_size": 16}})
-    result = build_trainer(cfg, num_workers=1, storage_path=str(tmp_path), name="nccl", use_gpu=True,
-                           resources_per_worker={"CPU": 1, "GPU": 1}, cache_dir=str(tmp_path / "c")).fit()
-    assert result.error is None and result.metrics["epoch"] == 2

@@ -1,9 +1,12 @@
-"""Ray Train: two-worker data parallelism on CPU, per-epoch checkpoints, restarts and resume."""
+"""Ray Train (pipelines/train.py): the backend each device gets, two-worker data parallelism on CPU,
+per-epoch checkpoints, restarts and resume; the NCCL trainer where a GPU is (benchmarks/gpu_check.sh)."""
+import pytest
 import torch
 
-from n2r.config import RunConfig
 from n2r.checkpoint import load_checkpoint
+from n2r.config import ConfigError, RunConfig
 from pipelines.train import build_trainer
+from tests.helpers import cuda
 
 RUN = {"data": {"name": "synthetic-text", "options": {"n_train": 128, "n_dev": 32, "n_test": 32,
                                                       "min_len": 5, "max_len": 10}},
@@ -78,3 +81,33 @@ def test_two_workers_stay_identical_and_survive_a_killed_worker(ray_local, tmp_p
     state = final_state(result)
     assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4, 5, 6]
     assert all(h["train"]["examples"] == 384 for h in state["history"])   # each rank: half of 768 rows
+
+
+def test_trainer_backend_follows_use_gpu(ray_local, tmp_path):
+    from pipelines.train import build_trainer
+
+    cfg = RunConfig.from_dict({"data": {"name": "synthetic-text", "options": {"n_train": 32, "n_dev": 16,
+                                                                              "n_test": 16}},
+                               "model": {"hidden_size": 8}})
+    common = dict(storage_path=str(tmp_path), cache_dir=str(tmp_path / "c"), materialize=False)
+    cpu = build_trainer(cfg, num_workers=1, name="cpu", **common)
+    gpu = build_trainer(cfg, num_workers=1, name="gpu", use_gpu=True, resources_per_worker={"CPU": 1, "GPU": 0.5},
+                        **common)
+    assert cpu.backend_config.backend == "gloo" and not cpu.scaling_config.use_gpu
+    assert gpu.backend_config.backend == "nccl" and gpu.scaling_config.use_gpu
+    assert gpu.scaling_config.resources_per_worker == {"CPU": 1, "GPU": 0.5}   # one rank may share a GPU
+    with pytest.raises(ConfigError, match="GPU 0.5 with 2 workers: NCCL refuses two ranks on one GPU"):
+        build_trainer(cfg, num_workers=2, name="nccl", use_gpu=True, resources_per_worker={"CPU": 1, "GPU": 0.5},
+                      **common)
+
+
+@cuda
+def test_cuda_single_gpu_nccl_trainer_runs(ray_local, tmp_path):
+    from pipelines.train import build_trainer
+
+    cfg = RunConfig.from_dict({"data": {"name": "synthetic-text", "options": {"n_train": 64, "n_dev": 32,
+                                                                              "n_test": 16}},
+                               "model": {"hidden_size": 8}, "train": {"epochs": 2, "batch_size": 16}})
+    result = build_trainer(cfg, num_workers=1, storage_path=str(tmp_path), name="nccl", use_gpu=True,
+                           resources_per_worker={"CPU": 1, "GPU": 1}, cache_dir=str(tmp_path / "c")).fit()
+    assert result.error is None and result.metrics["epoch"] == 2
