@@ -1,8 +1,9 @@
 """``n2r export``: the best trial of every study of a sweep → a production bundle.
 
 Selection uses the sweep summary (dev ``score`` only). The exported weights are the trial's
-dev-selected state (``best_state`` in its latest checkpoint); the test split is evaluated here,
-once, for the metrics card — never for selection. Reads only files (local or on the sweep's storage URI): no Ray needed.
+dev-selected state (``best_state`` in the latest checkpoint Ray recorded for it); the test split
+is evaluated here, once, for the metrics card — never for selection. Reads only the sweep's
+storage (local or a URI): no running Ray cluster is needed.
 """
 from __future__ import annotations
 
@@ -27,16 +28,30 @@ from n2r.data import prepare_data
 
 logger = logging.getLogger(__name__)
 
-def latest_checkpoint(storage: Storage, trial_path: str, study: str, trial_id: str) -> str:
-    """The newest ``checkpoint.pt`` of a trial (a path relative to the sweep folder): in its Tune
-    folder (single-process trials) or in its Train run folder (multi-worker trials)."""
-    for folder in (trial_path, train_run_folder(study, trial_id)):
-        found = [info for info in storage.files(folder) if info.base_name == CHECKPOINT_FILE
-                 and posixpath.basename(posixpath.dirname(info.path)).startswith("checkpoint_")]
-        if found:
-            newest = max(found, key=lambda info: (info.mtime_ns or 0, info.path))
-            return storage.relative(newest.path)
-    raise CheckpointError(f"{storage.uri}/{trial_path}: no checkpoint found for trial {trial_id}")
+def latest_checkpoint(storage: Storage, trial: dict[str, Any], study: str) -> str:
+    """The ``checkpoint.pt`` of a trial's latest checkpoint (a path relative to the sweep folder),
+    as Ray recorded it: the Tune trial's own (single-process trials; the summary holds it) or its
+    Ray Train run's (multi-worker trials; :meth:`ray.train.Result.from_path` reads the run's
+    checkpoint record from the storage, no cluster needed). The dev-selected weights travel in
+    every checkpoint (``best_state``): Ray's score-ordered retention keeps the *later* of equal
+    scores, while the engine selects the *first* best epoch, as the reference does."""
+    folder = trial.get("checkpoint")
+    if not folder:
+        from ray.train import Result
+
+        run = train_run_folder(study, trial["trial_id"])
+        try:
+            result = Result.from_path(storage.child(*run.split("/")).uri, **_filesystem(storage))
+        except RuntimeError as exc:          # no such run, or no checkpoint record in it
+            raise CheckpointError(f"{storage.uri}/{run}: no Ray Train run of trial {trial['trial_id']} ({exc})") from None
+        if result.checkpoint is None:
+            raise CheckpointError(f"{storage.uri}/{run}: trial {trial['trial_id']} has no checkpoint")
+        folder = storage.relative(result.checkpoint.path)
+    return posixpath.join(folder, CHECKPOINT_FILE)
+
+
+def _filesystem(storage: Storage) -> dict[str, Any]:
+    return {"storage_filesystem": storage.fs} if storage.custom else {}
 
 
 def local_copy(storage: Storage, relative: str, scratch: Path) -> Path:
@@ -62,7 +77,7 @@ def export_sweep(sweep_dir: str | Path | Storage, out: str | Path, cache_dir: st
             if best is None:
                 logger.warning("%s: no finished trial, nothing to export", study)
                 continue
-            relative = latest_checkpoint(storage, best["path"], study, best["trial_id"])
+            relative = latest_checkpoint(storage, best, study)
             checkpoint = local_copy(storage, relative, Path(work) / study / CHECKPOINT_FILE)
             bundles[study] = export_checkpoint(checkpoint, out / study, cache_dir=cache_dir,
                                                extra={"study": study, "trial_id": best["trial_id"],

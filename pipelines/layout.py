@@ -16,6 +16,10 @@ WALL_FILE = "n2r_wall_time.json"
 SEEDS_SUFFIX = "-seeds"
 CHECKPOINT_FILE = "checkpoint.pt"
 TRAIN_RUNS = "_train"
+# Every Tune trial and Ray Train run keeps its latest checkpoints, this many: a resume starts from the
+# latest, and each carries the dev-selected weights (Ray's score-based retention would keep the
+# later of two equal scores; the engine selects the first, as the reference does).
+KEEP_CHECKPOINTS = 2
 
 
 def train_run_name(trial_id: str) -> str:

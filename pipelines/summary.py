@@ -72,6 +72,9 @@ def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage,
         best_row = df.loc[df["score"].idxmax()]
         trials.append({"trial_id": str(df["trial_id"].iloc[-1]), "params": params,
                        "path": storage.relative(result.path),
+                       # the trial's latest checkpoint as Tune recorded it (None: a multi-worker trial,
+                       # whose checkpoints are its Ray Train run's — pipelines/export.py reads those)
+                       "checkpoint": storage.relative(result.checkpoint.path) if result.checkpoint else None,
                        "best_score": float(best_row["score"]), "best_epoch": int(best_row["epoch"]),
                        "best_dev": {c[4:]: float(best_row[c]) for c in df.columns if c.startswith("dev_")},
                        "curves": curves, "redone_epochs": redone,

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from n2r.config import ConfigError, RunConfig
-from pipelines.layout import SEEDS_SUFFIX, SUMMARY_FILE, SWEEP_FILE, TRAIN_RUNS, train_run_name
+from pipelines.layout import KEEP_CHECKPOINTS, SEEDS_SUFFIX, SUMMARY_FILE, SWEEP_FILE, TRAIN_RUNS, train_run_name
 from pipelines.spec import Study, SweepSpec, apply_params
 from pipelines.storage import Storage
 from pipelines.summary import study_wall_time, summarize_study, unrecorded_trials
@@ -91,7 +91,7 @@ def _tune_run_config(name: str, storage: Storage):
     from ray import tune
 
     return tune.RunConfig(name=name, **storage.ray_args(), failure_config=tune.FailureConfig(max_failures=2),
-                          checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
+                          checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS))
 
 
 def _seeds_tuner(spec: SweepSpec, study: Study, params: dict[str, Any], storage: Storage, cache_dir: str | None):

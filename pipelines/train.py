@@ -28,7 +28,7 @@ from n2r.config import ConfigError, RunConfig
 from n2r.data import prepare_data
 from n2r.distributed import allreduce_gradients, assert_replicas_equal, broadcast_parameters
 from n2r.engine import FitResult, fit, resolve_device
-from pipelines.layout import CHECKPOINT_FILE
+from pipelines.layout import CHECKPOINT_FILE, KEEP_CHECKPOINTS
 from n2r.objectives import build_objective
 from n2r.training import build_model, run_loaders
 
@@ -159,7 +159,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
 def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: str, use_gpu: bool = False,
                   resources_per_worker: dict[str, float] | None = None, max_failures: int = 0,
-                  cache_dir: str | None = None, callbacks: list | None = None, keep_checkpoints: int = 2,
+                  cache_dir: str | None = None, callbacks: list | None = None,
                   storage_filesystem=None, materialize: bool | None = None):
     """A ``TorchTrainer`` running :func:`train_loop_per_worker` on ``num_workers`` DDP workers.
     ``materialize``: see :func:`pipelines.data.build_ray_data` (``None``: small data kept in the
@@ -184,5 +184,4 @@ def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: 
         run_config=TrainRunConfig(
             name=name, storage_path=storage_path, storage_filesystem=storage_filesystem, callbacks=callbacks,
             failure_config=FailureConfig(max_failures=max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=keep_checkpoints, checkpoint_score_attribute="score",
-                                               checkpoint_score_order="max")))
+            checkpoint_config=CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)))

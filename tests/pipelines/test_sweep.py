@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from n2r.checkpoint import load_checkpoint
 from pipelines.spec import SweepSpec
 from pipelines.sweep import run_sweep
 from tests.helpers import TINY_SWEEP as TINY
@@ -56,6 +57,9 @@ def test_three_trial_optuna_sweep_selects_by_the_declared_metric(ray_local, tmp_
     params = [tuple(sorted(t["params"].items())) for t in trials]
     assert len(set(params)) == 3
     assert json.loads((tmp_path / "sweep" / "summary.json").read_text())["studies"]
+    for t in trials:       # each trial's latest checkpoint as Tune recorded it, inside its own folder
+        assert t["checkpoint"].startswith(t["path"] + "/checkpoint_")
+        assert load_checkpoint(tmp_path / "sweep" / t["checkpoint"] / "checkpoint.pt")["epoch"] == 2
 
 
 def _epochs_per_trial(study_dir: Path) -> dict[str, list[int]]:
@@ -124,6 +128,7 @@ def test_multi_worker_trials_run_a_torch_trainer_and_export(ray_local, tmp_path)
     summary = run_sweep(spec, storage, cache_dir=str(tmp_path / "cache"))
     best = summary["studies"]["synthetic-text-gru-n2r"]["best"]
     assert best["curves"]["epoch"] == [1, 2]       # forwarded from the Train workers by TuneReportCallback
+    assert best["checkpoint"] is None              # its checkpoints are the Train run's: export asks Ray for them
     assert list((tmp_path / "sweep" / "synthetic-text-gru-n2r" / "_train").glob("train-*/checkpoint_*"))
     bundles = export_sweep(storage, tmp_path / "export", cache_dir=str(tmp_path / "cache"))
     bundle = load_bundle(bundles["synthetic-text-gru-n2r"])
