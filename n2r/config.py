@@ -59,6 +59,14 @@ class DataConfig(Schema):
         return value
 
 
+# Model fields read by some encoder families only (every other field applies to all three)
+FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
+    "embeddings": ("gru",), "gru_reads_padding": ("gru",), "checkpoint": ("bert",), "pooling": ("bert", "gcn"),
+    "num_layers": ("gcn",), "in_channels": ("gcn",), "select_nodes": ("gcn",), "degree_bins": ("gcn",),
+    "gcn_normalize": ("gcn",),
+}
+
+
 class ModelConfig(Schema):
     """The rationalizer: encoder family, sizes and how masks are selected.
 
@@ -94,6 +102,17 @@ class ModelConfig(Schema):
     gru_reads_padding: bool = False
     eval_selection: Literal["argmax", "sample", "topk"] = "argmax"
     eval_share: float | None = Field(None, gt=0.0, le=1.0)
+
+    @field_validator(*FAMILY_FIELDS)
+    @classmethod
+    def _read_by_the_encoder(cls, value: Any, info) -> Any:
+        """A field only some families read, set away from its default for another family, is
+        refused (a GCN run with ``embeddings``, a GRU run with ``degree_bins``): it would be ignored."""
+        families, encoder = FAMILY_FIELDS[info.field_name], info.data.get("encoder")
+        if encoder is not None and encoder not in families and value != cls.model_fields[info.field_name].default:
+            raise ValueError(f"{value!r} is read by the {' and '.join(families)} encoder{'s' * (len(families) > 1)} "
+                             f"only; this run's encoder is {encoder}")
+        return value
 
 
 class ObjectiveConfig(Schema):

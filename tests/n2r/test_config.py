@@ -82,3 +82,18 @@ def test_every_range_is_stated_on_its_field():
     for (section, name, value), message in cases.items():
         with pytest.raises(ConfigError, match=rf"^{section}.{name}: {re.escape(message)}"):
             RunConfig.from_dict({section: {name: value}})
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"encoder": "gcn", "embeddings": "my-vectors.txt"}, "model.embeddings: 'my-vectors.txt' is read by the gru encoder only; this run's encoder is gcn"),
+    ({"encoder": "gcn", "gru_reads_padding": True}, "model.gru_reads_padding: True is read by the gru encoder only"),
+    ({"encoder": "gru", "degree_bins": 4}, "model.degree_bins: 4 is read by the gcn encoder only; this run's encoder is gru"),
+    ({"encoder": "bert", "select_nodes": True}, "model.select_nodes: True is read by the gcn encoder only"),
+    ({"encoder": "gru", "pooling": "mean"}, "model.pooling: 'mean' is read by the bert and gcn encoders only"),
+    ({"encoder": "gcn", "checkpoint": "bert-base-uncased"}, "model.checkpoint: 'bert-base-uncased' is read by the bert"),
+])
+def test_a_field_another_encoder_family_reads_is_refused_naming_it(model, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        RunConfig.from_dict({"model": model})
+    defaults = RunConfig.from_dict({"model": {"encoder": model["encoder"]}}).to_dict()
+    assert RunConfig.from_dict(defaults).model.encoder == model["encoder"]     # written defaults load back
