@@ -187,3 +187,19 @@ def test_sweep_on_a_pyarrow_filesystem_retrains_seeds_resumes_and_exports(ray_lo
     bundle = load_bundle(bundles["synthetic-text-gru-n2r"])
     assert bundle.metrics["trial_id"] == study["best"]["trial_id"]
     assert bundle.metrics["dev"]["accuracy"] == pytest.approx(study["best"]["best_dev"]["accuracy"])
+
+    # what `n2r sweep` does after the trials: export, explain a few test inputs, write the report —
+    # staged locally and pushed to the filesystem
+    import argparse
+
+    from pipelines.cli import _finish
+    from pipelines.storage import Storage
+
+    _finish([Storage.resolve("sweeps/tiny", fs)], argparse.Namespace(cache=str(tmp_path / "cache")))
+    explained = json.loads((bucket / "sweeps" / "tiny" / "explanations.json").read_text())
+    examples = explained["synthetic-text-gru-n2r"]
+    assert len(examples) == 3 and all(len(e["rationale"]["mask"]) == len(e["tokens"]) for e in examples)
+    assert all(len(e["gold_rationale"]) == len(e["tokens"]) for e in examples)
+    report = (bucket / "sweeps" / "tiny" / "report.html").read_text(encoding="utf-8")
+    assert report.count("predicted: ") == 3 and report.count("<br>human: ") == 3
+    assert (bucket / "sweeps" / "tiny" / "export" / "synthetic-text-gru-n2r" / "manifest.json").is_file()
