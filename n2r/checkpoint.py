@@ -72,7 +72,11 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None,
         except RuntimeError as exc:
             raise CheckpointError(f"{path}: weights do not match the model: {exc}") from exc
     if optimizer is not None and payload.get("optimizer") is not None:
-        optimizer.load_state_dict(payload["optimizer"])
+        try:
+            optimizer.load_state_dict(payload["optimizer"])
+        except (ValueError, KeyError) as exc:   # e.g. written by a version that grouped parameters otherwise
+            raise CheckpointError(f"{path}: its optimizer state does not match this run's optimizer ({exc}); "
+                                  "it was written by another configuration or version — start the run afresh") from exc
     if restore_rng:
         set_rng_state(payload["rng"])
     return payload

@@ -102,6 +102,12 @@ def test_corrupt_or_foreign_checkpoints_are_refused_with_the_path(small_data, tm
     save_checkpoint(tmp_path / "other.pt", other, None, {"epoch": 1})
     with pytest.raises(CheckpointError, match="other.pt: weights do not match"):
         load_checkpoint(tmp_path / "other.pt", model)
+    params = list(model.parameters())
+    one_group = torch.optim.Adam(params)                                  # the same weights, grouped otherwise
+    two_groups = torch.optim.Adam([{"params": params[:1]}, {"params": params[1:]}])
+    save_checkpoint(tmp_path / "grouped.pt", model, one_group, {"epoch": 1})
+    with pytest.raises(CheckpointError, match="grouped.pt: its optimizer state does not match this run's optimizer"):
+        load_checkpoint(tmp_path / "grouped.pt", model, two_groups)
 
 
 def test_selection_on_f1_requires_annotated_dev(small_data):
