@@ -119,6 +119,15 @@ class TableCollate:
         return collate_text_table(self.table.take(pa.array(indices, type=pa.int64())), self.pad_id, self.pad_to)
 
 
+def length_sorted_batches(indices: Sequence[int], lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """``indices`` ordered by ``lengths[i]`` (stable: equal lengths keep their order) and cut into
+    batches of ``batch_size`` — the one length-bucketing rule of training batches, used on each
+    window by :class:`BucketBatchSampler` (in-process) and ``pipelines.data.TextCollate`` (Ray Data)."""
+    order = sorted(range(len(indices)), key=lambda i: lengths[indices[i]])
+    ordered = [int(indices[i]) for i in order]
+    return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
+
+
 class BucketBatchSampler(torch.utils.data.Sampler):
     """Shuffled batches of similar lengths: each epoch a seeded permutation is cut into windows
     of ``batch_size × window`` examples, each window is sorted by length and cut into batches,
@@ -137,11 +146,13 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         order = torch.randperm(len(self.lengths), generator=self.generator)
         span = self.batch_size * self.window
         batches = []
+        lengths = self.lengths.tolist()
         for start in range(0, len(order), span):
-            window = order[start:start + span]
+            window = order[start:start + span].tolist()
             if self.window > 1:
-                window = window[torch.argsort(self.lengths[window], stable=True)]
-            batches += [window[i:i + self.batch_size].tolist() for i in range(0, len(window), self.batch_size)]
+                batches += length_sorted_batches(window, lengths, self.batch_size)
+            else:
+                batches += [window[i:i + self.batch_size] for i in range(0, len(window), self.batch_size)]
         if self.window > 1:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
         return iter(batches)

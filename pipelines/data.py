@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import ray
 from ray.data.collate_fn import ArrowBatchCollateFn
 
-from n2r.batch import collate_text_table
+from n2r.batch import collate_text_table, length_sorted_batches
 from n2r.config import RunConfig
 from n2r.data import GRAPH, TEXT
 from n2r.data.base import SPLITS
@@ -61,11 +61,9 @@ class TextCollate(ArrowBatchCollateFn):
     def __call__(self, batch: pa.Table):
         if not self.bucket_batch_size:
             return collate_text_table(batch, self.pad_id, self.pad_to)
-        order = pc.sort_indices(pc.list_value_length(batch.column("input_ids")))
-        batch = batch.take(order)
-        size = self.bucket_batch_size
-        chunks = [collate_text_table(batch.slice(i, size), self.pad_id, self.pad_to)
-                  for i in range(0, batch.num_rows, size)]
+        lengths = pc.list_value_length(batch.column("input_ids")).to_pylist()
+        chunks = [collate_text_table(batch.take(pa.array(rows, type=pa.int64())), self.pad_id, self.pad_to)
+                  for rows in length_sorted_batches(range(batch.num_rows), lengths, self.bucket_batch_size)]
         self.rng.shuffle(chunks)
         return chunks
 
