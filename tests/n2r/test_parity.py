@@ -162,9 +162,10 @@ def test_padded_penalties_count_padding_as_the_reference_does():
     assert float(continuity_loss(z * real, real)) == pytest.approx(3 / 4)
 
 
-def test_the_default_penalties_are_the_references_on_a_padded_batch():
-    """The emergence issue's regression test. The default Ω_s and Ω_c are the reference's
-    formulas over the padded batch (metric.py: ``|Σ z / Σ mask − s|`` and ``mean |z_t − z_{t−1}|``
+@pytest.mark.parametrize("name", ["n2r", "rnp+n2r"])
+def test_the_default_penalties_are_the_references_on_a_padded_batch(name):
+    """The emergence issue's regression test (N2R; MMI+N2R since da48fb8). The default Ω_s and Ω_c
+    are the reference's formulas over the padded batch (metric.py: ``|Σ z / Σ mask − s|`` and ``mean |z_t − z_{t−1}|``
     over all B × (T − 1) pairs, with the Gumbel sample at padding positions counted). The earlier
     default counted real tokens only (here Ω_s |4/7 − s|, Ω_c 3/5), and on the emergence protocol
     N2R's rationale drifted away from the annotations with it (docs/results.md)."""
@@ -177,7 +178,7 @@ def test_the_default_penalties_are_the_references_on_a_padded_batch():
     real = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 0, 0, 0, 0]], dtype=torch.bool)
     out = RationaleOutput(z=z_all * real, unit_mask=real, logits=None, h=None, generator_logits=None, z_all=z_all)
     assert ObjectiveConfig().name == "n2r"
-    objective = build_objective(ObjectiveConfig())
+    objective = build_objective(ObjectiveConfig(name=name))
 
     class Text(nn.Module):
         sequential = True
