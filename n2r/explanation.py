@@ -99,5 +99,5 @@ class Explanation:
             return cls(tokens=tuple(data["tokens"]), **common)
         if edge_index is None:
             raise ValueError("Explanation.from_json: a graph answer needs the input's edge_index")
-        return cls(edge_index=tuple(zip(*edge_index)) if edge_index and edge_index[0] else (),
+        return cls(edge_index=tuple(zip(*edge_index)),
                    node_mask=None if rationale.get("node_mask") is None else tuple(rationale["node_mask"]), **common)

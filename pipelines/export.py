@@ -41,17 +41,14 @@ def latest_checkpoint(storage: Storage, trial: dict[str, Any], study: str) -> st
 
         run = train_run_folder(study, trial["trial_id"])
         try:
-            result = Result.from_path(storage.child(*run.split("/")).uri, **_filesystem(storage))
+            where = storage.child(*run.split("/")).ray_args()        # as the run was given its storage
+            result = Result.from_path(where["storage_path"], storage_filesystem=where["storage_filesystem"])
         except RuntimeError as exc:          # no such run, or no checkpoint record in it
             raise CheckpointError(f"{storage.uri}/{run}: no Ray Train run of trial {trial['trial_id']} ({exc})") from None
         if result.checkpoint is None:
             raise CheckpointError(f"{storage.uri}/{run}: trial {trial['trial_id']} has no checkpoint")
         folder = storage.relative(result.checkpoint.path)
     return posixpath.join(folder, CHECKPOINT_FILE)
-
-
-def _filesystem(storage: Storage) -> dict[str, Any]:
-    return {"storage_filesystem": storage.fs} if storage.custom else {}
 
 
 def local_copy(storage: Storage, relative: str, scratch: Path) -> Path:

@@ -101,7 +101,7 @@ def bundle_card(name: str, path: Path) -> dict[str, Any]:
     return {"name": name, "kind": kind, "encoder": cfg.model.encoder, "data": cfg.data.name,
             "objective": cfg.objective.name, "metrics": json.loads((path / "metrics.json").read_text()),
             "selection": cfg.model.eval_selection, "config": cfg.to_dict(), "in_channels": cfg.model.in_channels,
-            "text_rule": text_rule_of(cfg.data) if kind == "text" else None}
+            "text_rule": text_rule_of(cfg.data)}
 
 
 @serve.deployment(max_ongoing_requests=256)
@@ -211,7 +211,7 @@ class Gateway:
         card = self.cards[name]
         try:
             items, many = parse_inputs(payload, card["kind"], self.limits[name], card["in_channels"],
-                                       card["text_rule"] or "whitespace")
+                                       card["text_rule"])
         except InputError as exc:
             return error(exc.status, exc.message, exc.field)
         try:
