@@ -318,7 +318,7 @@ def probe(arm: str, args) -> dict[str, Any]:
             p_other += float(prob[real & ~gold].sum())
             n_other += int((real & ~gold).sum())
     top = word_selected.argsort(descending=True)[:args.top_words].tolist()
-    words = [{"word": data.vocab.words[i], "selected": int(word_selected[i]),
+    words = [{"word": data.tokenizer.vocab.words[i], "selected": int(word_selected[i]),
               "selection_rate": round(float(word_selected[i] / word_seen[i]), 3),
               "annotated_share": round(float(word_gold[i] / word_seen[i]), 3)} for i in top]
     loader, _ = run_loaders(data, cfg)

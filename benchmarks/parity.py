@@ -48,7 +48,7 @@ from n2r.data import prepare_data  # noqa: E402
 from n2r.engine import build_optimizer, make_update  # noqa: E402
 from n2r.metrics import RationaleCounts  # noqa: E402
 from n2r.models import build_rationalizer  # noqa: E402
-from n2r.models.gru import set_parallel_directions  # noqa: E402
+from n2r.models.base import set_cpu_parallelism  # noqa: E402
 from n2r.objectives import build_objective  # noqa: E402
 from n2r.reference import reference_compatible  # noqa: E402
 
@@ -92,7 +92,7 @@ def tiny_case(objective: str = "n2r") -> tuple[RunConfig, torch.Tensor, list[Tex
 def build_project_model(cfg: RunConfig, embedding: torch.Tensor, seed: int):
     torch.manual_seed(seed)
     model = build_rationalizer(cfg.model, embedding_matrix=embedding)
-    set_parallel_directions(model, False)
+    set_cpu_parallelism(model, False)
     return model
 
 

@@ -122,27 +122,53 @@ class TableCollate:
 def length_sorted_batches(indices: Sequence[int], lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """``indices`` ordered by ``lengths[i]`` (stable: equal lengths keep their order) and cut into
     batches of ``batch_size`` — the one length-bucketing rule of training batches, used on each
-    window by :class:`BucketBatchSampler` (in-process) and ``pipelines.data.TextCollate`` (Ray Data)."""
+    window by :class:`BucketBatchSampler`."""
     order = sorted(range(len(indices)), key=lambda i: lengths[indices[i]])
     ordered = [int(indices[i]) for i in order]
     return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
-class BucketBatchSampler(torch.utils.data.Sampler):
-    """Shuffled batches of similar lengths: each epoch a seeded permutation is cut into windows
-    of ``batch_size × window`` examples, each window is sorted by length and cut into batches,
-    and the batch order is shuffled. With dynamic padding this pads each batch to a length close
-    to its examples' own (``window`` 0 or 1: plain shuffled batches). ``generator`` is reseeded
-    per epoch by :func:`n2r.engine.reseed_shuffle`, so a resumed run sees the same batches."""
+def shard_batches(batches: Sequence[list[int]], rank: int, world_size: int) -> list[list[int]]:
+    """Rank ``rank``'s share of one epoch's batches: whole batches ``rank, rank + N, …`` (so each
+    has the shape it has in a one-worker run), every rank the same number of steps (data-parallel
+    ranks step together). When the batch count is not a multiple of N, the last
+    ``count mod N`` batches are pooled and dealt out in N contiguous parts, so every example is
+    still seen exactly once per epoch. ``world_size`` 1 returns ``batches`` unchanged."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"shard_batches: rank {rank} outside a world of {world_size}")
+    if world_size == 1:
+        return list(batches)
+    full = len(batches) - len(batches) % world_size
+    mine = list(batches[rank:full:world_size])
+    rest = [i for batch in batches[full:] for i in batch]
+    if rest:
+        if len(rest) < world_size:
+            raise ValueError(f"shard_batches: {sum(map(len, batches))} examples cannot give each of "
+                             f"{world_size} ranks a batch in the last round")
+        cut = [round(r * len(rest) / world_size) for r in range(world_size + 1)]
+        mine.append(rest[cut[rank]:cut[rank + 1]])
+    return mine
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, window: int, generator: torch.Generator):
+
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Shuffled training batches, the one rule for every trial from 1 to N workers: each epoch a
+    seeded permutation is cut into windows of ``batch_size × window`` examples, each window is
+    sorted by length and cut into batches, and the batch order is shuffled. With dynamic padding
+    this pads each batch to a length close to its examples' own (``window`` 0 or 1: plain
+    shuffled batches, the permutation cut in order, as ``DataLoader(shuffle=True)`` does).
+    ``generator`` is reseeded per epoch by :func:`n2r.engine.reseed_shuffle`, so a resumed run sees
+    the same batches. With ``world_size`` N, every rank draws the same epoch order (same seed) and
+    keeps its :func:`shard_batches` share: disjoint, together the whole epoch."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, window: int, generator: torch.Generator,
+                 rank: int = 0, world_size: int = 1):
         self.lengths = torch.as_tensor(list(lengths))
         self.batch_size, self.window, self.generator = batch_size, max(int(window), 1), generator
+        self.rank, self.world_size = rank, world_size
+        shard_batches([[0]] * world_size, rank, world_size)     # refuses a rank outside the world now
 
-    def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
-
-    def __iter__(self):
+    def epoch_batches(self) -> list[list[int]]:
+        """The whole epoch's batches (every rank's), in order; advances the generator."""
         order = torch.randperm(len(self.lengths), generator=self.generator)
         span = self.batch_size * self.window
         batches = []
@@ -155,4 +181,13 @@ class BucketBatchSampler(torch.utils.data.Sampler):
                 batches += [window[i:i + self.batch_size] for i in range(0, len(window), self.batch_size)]
         if self.window > 1:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
-        return iter(batches)
+        return batches
+
+    def __len__(self) -> int:
+        count = (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        return -(-count // self.world_size)
+
+    def __iter__(self):
+        # a generator: the permutation is drawn at the first batch, after the loader has drawn
+        # its base seed (from ``generator`` for a plain shuffle), as ``shuffle=True`` orders them
+        yield from shard_batches(self.epoch_batches(), self.rank, self.world_size)

@@ -1,9 +1,9 @@
 """Production bundles: a trained rationalizer with everything needed to explain new inputs.
 
 A bundle folder holds ``config.yaml`` (the complete run config; ``n2r train`` reproduces the
-run from it), ``model.safetensors`` (the dev-selected weights), the vocabulary (``vocab.txt``)
-or Hugging Face tokenizer and encoder config (``hf/``), ``metrics.json`` (the metrics card) and
-``manifest.json`` with the SHA-256 of every other file. :func:`load_bundle` refuses a bundle
+run from it), ``model.safetensors`` (the dev-selected weights), what the encoder family stores
+(the GRU's vocabulary ``vocab.txt``; BERT's Hugging Face tokenizer and encoder config, ``hf/``),
+``metrics.json`` (the metrics card) and ``manifest.json`` with the SHA-256 of every other file. :func:`load_bundle` refuses a bundle
 whose files do not match their manifest, and never unpickles anything.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -37,8 +37,10 @@ def sha256_file(path: Path) -> str:
 
 
 def save_bundle(out: str | Path, cfg: RunConfig, state: dict[str, torch.Tensor], metrics: dict[str, Any],
-                vocab=None, tokenizer=None, encoder_config=None) -> Path:
-    """Write a bundle folder (see the module docstring) and its manifest."""
+                write_files: Callable[[Path], None] | None = None) -> Path:
+    """Write a bundle folder (see the module docstring): ``write_files(folder)`` adds what the
+    encoder family stores (:meth:`~n2r.models.family.EncoderFamily.write_bundle_files`); the
+    manifest lists everything."""
     from safetensors.torch import save_file
 
     out = Path(out)
@@ -46,12 +48,8 @@ def save_bundle(out: str | Path, cfg: RunConfig, state: dict[str, torch.Tensor],
     cfg.to_yaml(out / "config.yaml")
     save_file({k: v.contiguous() for k, v in state.items()}, str(out / "model.safetensors"),
               metadata={"format": BUNDLE_FORMAT})
-    if vocab is not None:
-        (out / "vocab.txt").write_text("\n".join(vocab.words), encoding="utf-8")
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(out / "hf"))
-    if encoder_config is not None:
-        encoder_config.save_pretrained(str(out / "hf"))
+    if write_files is not None:
+        write_files(out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != MANIFEST)
     manifest = {"format": BUNDLE_FORMAT, "files": {str(p.relative_to(out)): sha256_file(p) for p in files}}
@@ -82,23 +80,18 @@ def save_run_bundle(out: str | Path, cfg: RunConfig, model: torch.nn.Module, dat
     the selection rule and the code version. Used by ``n2r train --out`` and ``n2r export``."""
     import copy
 
-    cfg = copy.deepcopy(cfg)
-    if cfg.model.encoder == "gcn" and cfg.model.in_channels is None:
-        cfg.model.in_channels = data.num_features          # the bundle must rebuild without the data
-    if cfg.model.encoder != "gcn" and cfg.data.text_rule is None:
-        from n2r.data import text_rule_of
+    from n2r.models.family import family_of
 
-        cfg.data.text_rule = text_rule_of(cfg.data)         # raw text is split as the training text was
+    cfg = copy.deepcopy(cfg)
+    family = family_of(cfg.model)
+    family.complete_config(cfg, data)                      # what rebuilding needs without the data
     metrics = {**(extra or {}), "data_variant": data.info.get("variant"), "best_epoch": best_epoch, "dev": dev,
                "test": test, "achieved_sparsity": {"dev": dev.get("sparsity"), "test": test.get("sparsity")},
                "sparsity_target": cfg.objective.sparsity_target, "seed": cfg.train.seed,
                "selection": {"metric": cfg.train.selection_metric, "sparsity_tolerance": cfg.train.sparsity_tolerance},
                "epochs_trained": epochs_trained, "code_version": code_version()}
-    bert = cfg.model.encoder == "bert"
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}   # shared tables stored apart
-    return save_bundle(out, cfg, state, metrics, vocab=data.vocab,
-                       tokenizer=data.tokenizer.tokenizer if bert else None,
-                       encoder_config=model.generator.encoder.config if bert else None)
+    return save_bundle(out, cfg, state, metrics, lambda folder: family.write_bundle_files(folder, model, data))
 
 
 def verify_bundle(path: str | Path) -> dict[str, Any]:
@@ -127,19 +120,27 @@ def verify_bundle(path: str | Path) -> dict[str, Any]:
 
 @dataclass
 class Bundle:
-    """A loaded bundle: the model in eval mode plus what turns raw inputs into batches."""
+    """A loaded bundle: the model in eval mode plus what turns raw inputs into batches —
+    ``text_encoder``, the family's (a :class:`~n2r.embeddings.Vocabulary` for the GRU, the Hugging
+    Face tokenizer for BERT, ``None`` for graphs)."""
 
     path: Path
     config: RunConfig
     model: Any
     metrics: dict[str, Any]
-    vocab: Any = None
-    tokenizer: Any = None
+    text_encoder: Any = None
     device: torch.device = torch.device("cpu")
 
     @property
+    def family(self):
+        from n2r.models.family import family_of
+
+        return family_of(self.config.model)
+
+    @property
     def kind(self) -> str:
-        return "graph" if self.config.model.encoder == "gcn" else "text"
+        """``"text"`` or ``"graph"``: what the bundle's encoder family reads."""
+        return self.family.data_kind
 
     @property
     def text_rule(self) -> str:
@@ -167,8 +168,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from n2r.embeddings import Vocabulary
-    from n2r.models import build_rationalizer
+    from n2r.models import build_rationalizer, family_of
 
     root = Path(path)
     verify_bundle(root)
@@ -177,17 +177,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         state = load_file(str(root / "model.safetensors"))
     except (SafetensorError, OSError) as exc:
         raise BundleError(f"{root / 'model.safetensors'}: unreadable weights ({exc})") from None
-    vocab = tokenizer = None
-    inputs: dict[str, Any] = {}
-    if cfg.model.encoder == "gru":
-        vocab = Vocabulary((root / "vocab.txt").read_text(encoding="utf-8").split("\n"))
-        inputs["embedding_matrix"] = torch.zeros_like(state["generator.embedding.weight"])
-    elif cfg.model.encoder == "bert":
-        from transformers import AutoTokenizer
-
-        cfg.model.checkpoint = str(root / "hf")
-        tokenizer = AutoTokenizer.from_pretrained(str(root / "hf"), local_files_only=True)
-        inputs["pretrained"] = False
+    inputs, text_encoder = family_of(cfg.model).load_bundle_parts(root, cfg, state)
     model = build_rationalizer(cfg.model, **inputs)
     try:
         model.load_state_dict(state)
@@ -195,7 +185,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         raise BundleError(f"{root / 'model.safetensors'}: weights do not match the config: {exc}") from None
     metrics = json.loads((root / "metrics.json").read_text())
     target = torch.device(device)
-    return Bundle(root, cfg, model.to(target).eval(), metrics, vocab, tokenizer, target)
+    return Bundle(root, cfg, model.to(target).eval(), metrics, text_encoder, target)
 
 
 def render_html(results: list[Explanation]) -> str:

@@ -59,14 +59,6 @@ class DataConfig(Schema):
         return value
 
 
-# Model fields read by some encoder families only (every other field applies to all three)
-FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
-    "embeddings": ("gru",), "gru_reads_padding": ("gru",), "checkpoint": ("bert",), "pooling": ("bert", "gcn"),
-    "num_layers": ("gcn",), "in_channels": ("gcn",), "select_nodes": ("gcn",), "degree_bins": ("gcn",),
-    "gcn_normalize": ("gcn",),
-}
-
-
 class ModelConfig(Schema):
     """The rationalizer: encoder family, sizes and how masks are selected.
 
@@ -84,7 +76,7 @@ class ModelConfig(Schema):
     and a :class:`RunConfig` fills a missing ``eval_share`` with ``objective.sparsity_target``.
     """
 
-    encoder: Literal["gru", "bert", "gcn"] = "gru"
+    encoder: str = "gru"
     num_classes: int = Field(2, ge=2)
     hidden_size: int = Field(100, gt=0)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
@@ -103,14 +95,32 @@ class ModelConfig(Schema):
     eval_selection: Literal["argmax", "sample", "topk"] = "argmax"
     eval_share: float | None = Field(None, gt=0.0, le=1.0)
 
-    @field_validator(*FAMILY_FIELDS)
+    @field_validator("encoder")
+    @classmethod
+    def _registered_family(cls, value: str) -> str:
+        from n2r.models.family import family_of
+        from n2r.registry import UnknownNameError
+
+        try:
+            family_of(value)
+        except UnknownNameError as exc:                  # the message lists the registered families
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("*")
     @classmethod
     def _read_by_the_encoder(cls, value: Any, info) -> Any:
-        """A field only some families read, set away from its default for another family, is
-        refused (a GCN run with ``embeddings``, a GRU run with ``degree_bins``): it would be ignored."""
-        families, encoder = FAMILY_FIELDS[info.field_name], info.data.get("encoder")
-        if encoder is not None and encoder not in families and value != cls.model_fields[info.field_name].default:
-            raise ValueError(f"{value!r} is read by the {' and '.join(families)} encoder{'s' * (len(families) > 1)} "
+        """A field only some families read (each family file lists its own), set away from its
+        default for another family, is refused (a GCN run with ``embeddings``, a GRU run with
+        ``degree_bins``): it would be ignored."""
+        from n2r.models.family import FAMILIES
+
+        encoder = info.data.get("encoder")
+        if info.field_name == "encoder" or encoder is None or value == cls.model_fields[info.field_name].default:
+            return value
+        readers = [name for name in FAMILIES.names() if info.field_name in FAMILIES.get(name).fields]
+        if readers and encoder not in readers:
+            raise ValueError(f"{value!r} is read by the {' and '.join(readers)} encoder{'s' * (len(readers) > 1)} "
                              f"only; this run's encoder is {encoder}")
         return value
 
@@ -170,9 +180,10 @@ class TrainConfig(Schema):
     ``predictor_lr_scale`` multiplies the learning rate of the predictor's own parameters
     (DR, Liu et al. KDD 2023: 0.1); a parameter shared with the generator (``model.shared_encoder``,
     FR) keeps the generator's rate, so with both only the predictor's head is slowed.
-    ``parallel_directions`` runs each BiGRU's two directions in two threads of one intra-op
-    thread each (forward and backward pass) when training on CPU with at least two threads;
-    the arithmetic is unchanged (see :func:`n2r.models.gru.set_parallel_directions`).
+    ``parallel_directions`` lets an encoder with two independent parts run them in two threads
+    of one intra-op thread each (forward and backward pass) when training on CPU with at least
+    two threads — the BiGRU's two directions; the arithmetic is unchanged (see
+    :func:`n2r.models.base.set_cpu_parallelism`).
     """
 
     epochs: int = Field(10, ge=1)

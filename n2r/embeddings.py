@@ -18,6 +18,8 @@ import torch
 PAD, UNK = "<pad>", "<unk>"
 PACKAGED_GLOVE = "glove-6b-50d"
 
+VOCAB_FILE = "vocab.txt"
+
 
 @dataclass
 class Vocabulary:
@@ -52,6 +54,14 @@ class Vocabulary:
         words = [w for w, c in sorted(counts.items(), key=lambda wc: (-wc[1], wc[0]))
                  if c >= min_count and (known is None or w in known) and w not in (PAD, UNK)]
         return cls([PAD, UNK, *words])
+
+    def save(self, folder: Path) -> None:
+        """Write ``folder/vocab.txt``, one word per line (cache entries and bundles store it so)."""
+        (Path(folder) / VOCAB_FILE).write_text("\n".join(self.words), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> "Vocabulary":
+        return cls((Path(folder) / VOCAB_FILE).read_text(encoding="utf-8").split("\n"))
 
 
 def _packaged_glove() -> tuple[list[str], np.ndarray]:

@@ -21,9 +21,9 @@ from torch import nn
 from n2r.checkpoint import load_checkpoint, save_checkpoint
 from n2r.config import TrainConfig
 from n2r.metrics import RationaleCounts, accuracy, auroc, comprehensiveness, sufficiency
-from n2r.models.base import Rationalizer
-from n2r.models.gru import set_parallel_directions
+from n2r.models.base import Rationalizer, set_cpu_parallelism
 from n2r.objectives import Objective, batch_labels
+
 
 class NonFiniteLossError(RuntimeError):
     """A loss term became NaN/inf; the message names epoch, batch and term (e.g. ``step2/norm``)."""
@@ -239,12 +239,8 @@ def selection_score(dev: dict[str, float], metric: str, sparsity_target: float,
 
 
 def reseed_shuffle(loader: Any, seed: int, epoch: int) -> None:
-    """Make the shuffle a function of (seed, epoch), so a resumed run sees the same order: a
-    loader with ``set_epoch`` (e.g. a Ray Data shard) is told the epoch; a DataLoader's sampler
-    generator is reseeded."""
-    if hasattr(loader, "set_epoch"):
-        loader.set_epoch(epoch)
-        return
+    """Make the shuffle a function of (seed, epoch), so a resumed run sees the same order (and every
+    data-parallel rank the same epoch order): the loader's sampler generator is reseeded."""
     generator = getattr(getattr(loader, "batch_sampler", None), "generator", None)
     generator = generator or getattr(getattr(loader, "sampler", None), "generator", None)
     if generator is not None:
@@ -269,7 +265,7 @@ def fit(model: Rationalizer, objective: Objective, train_loader: Iterable, dev_l
     device = device or resolve_device(cfg.device)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    set_parallel_directions(model, cfg.parallel_directions and device.type == "cpu" and torch.get_num_threads() >= 2)
+    set_cpu_parallelism(model, cfg.parallel_directions and device.type == "cpu" and torch.get_num_threads() >= 2)
     model.to(device)
     optimizer = optimizer or build_optimizer(model, cfg)
     update = make_update(model, optimizer, cfg.grad_clip, grad_sync, after_step)

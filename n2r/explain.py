@@ -32,18 +32,14 @@ def encode_text(bundle, tokens: list[str]) -> tuple[Any, list[int | None]]:
 
 
 def encode_examples(bundle, documents: Sequence[list[str]]) -> tuple[list[dict[str, Any]], list[list[int | None]]]:
-    """Documents (token lists) → model examples and, per document, the word index of each unit."""
-    if bundle.vocab is not None:
-        return ([{"input_ids": bundle.vocab.encode(tokens), "label": 0} for tokens in documents],
-                [list(range(len(tokens))) for tokens in documents])
-    enc = bundle.tokenizer([list(t) for t in documents], is_split_into_words=True, truncation=True, max_length=512)
-    word_of = [enc.word_ids(i) for i in range(len(documents))]
-    return ([{"input_ids": ids, "label": 0, "unit_mask": [0 if w is None else 1 for w in words]}
-             for ids, words in zip(enc["input_ids"], word_of)], word_of)
+    """Documents (token lists) → model examples and, per document, the word index of each unit
+    (the bundle's encoder family decides: GloVe ids are one unit per word, BERT sub-words map back
+    to their word)."""
+    return bundle.family.encode_documents(bundle.text_encoder, documents)
 
 
 def pad_id_of(bundle) -> int:
-    return 0 if bundle.vocab is not None else (bundle.tokenizer.pad_token_id or 0)
+    return bundle.family.pad_id(bundle.text_encoder)
 
 
 def to_words(values: list[float], word_of: list[int | None], n_words: int) -> list[float]:

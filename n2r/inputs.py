@@ -55,8 +55,10 @@ class InputLimits:
 
     def for_bundle(self, config) -> "InputLimits":
         """These limits, with ``max_tokens`` lowered to the bundle's ``train.pad_to`` if it has one."""
+        from n2r.models.family import GRAPH, family_of
+
         pad_to = config.train.pad_to
-        if config.model.encoder == "gcn" or pad_to is None or pad_to >= self.max_tokens:
+        if family_of(config.model).data_kind == GRAPH or pad_to is None or pad_to >= self.max_tokens:
             return self
         return replace(self, max_tokens=pad_to)
 

@@ -26,11 +26,14 @@ def build_model(cfg: RunConfig, model_inputs: dict[str, Any], device: torch.devi
     return model if device is None else model.to(device)
 
 
-def run_loaders(data: PreparedData, cfg: RunConfig, pin_memory: bool = False) -> tuple[Iterable, Iterable]:
-    """``(train, dev)`` loaders of in-process data as every training entry point uses them."""
+def run_loaders(data: PreparedData, cfg: RunConfig, pin_memory: bool = False,
+                rank: int = 0, world_size: int = 1) -> tuple[Iterable, Iterable]:
+    """``(train, dev)`` loaders as every training entry point uses them, one process or rank
+    ``rank`` of ``world_size`` (its share of each training epoch; every rank evaluates all of dev)."""
     t = cfg.train
     train = data.loader("train", t.batch_size, shuffle=True, seed=t.seed, pin_memory=pin_memory,
-                        bucket_window=cfg.training_bucket_window(), pad_to=t.pad_to)
+                        bucket_window=cfg.training_bucket_window(), pad_to=t.pad_to,
+                        rank=rank, world_size=world_size)
     dev = data.loader("dev", t.eval_batch_size, pin_memory=pin_memory, by_length=True, pad_to=t.pad_to)
     return train, dev
 

@@ -34,13 +34,15 @@ def fmt(values: list[float], scale: float = 100.0) -> str:
 
 def gold_counts(data_cfg, cache_dir: str | None, model_cfg=None) -> tuple[list[int], list[int]]:
     """Per test example: gold rationale units and real units — the units the model selects and the
-    metrics count: words, BERT word pieces (``model_cfg.encoder == "bert"``; each inherits its
-    word's bit, texts cut at the tokenizer's length), or edges for graphs."""
+    metrics count: words, the word pieces of a family whose units are not words (BERT: each
+    inherits its word's bit, texts cut at the tokenizer's length), or edges for graphs."""
     import pyarrow.compute as pc
 
     from n2r.data.cache import prepare
 
-    if model_cfg is not None and model_cfg.encoder == "bert":
+    from n2r.models import family_of
+
+    if model_cfg is not None and not family_of(model_cfg).units_are_words:
         from n2r.data import prepare_data
 
         test = prepare_data(data_cfg, model_cfg, cache_dir).splits["test"]

@@ -32,6 +32,7 @@ from n2r.config import ConfigError, RunConfig
 from n2r.data import text_rule_of
 from n2r.explain import BUCKET_RATIO, explain_checked
 from n2r.inputs import InputError, InputLimits, parse_inputs
+from n2r.models import family_of
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def bundle_names(specs: list[str]) -> dict[str, Path]:
 def bundle_card(name: str, path: Path) -> dict[str, Any]:
     """What ``GET /v1/{name}`` answers (without the live batch statistics)."""
     cfg = RunConfig.from_yaml(path / "config.yaml")
-    kind = "graph" if cfg.model.encoder == "gcn" else "text"
+    kind = family_of(cfg.model).data_kind
     return {"name": name, "kind": kind, "encoder": cfg.model.encoder, "data": cfg.data.name,
             "objective": cfg.objective.name, "metrics": json.loads((path / "metrics.json").read_text()),
             "selection": cfg.model.eval_selection, "config": cfg.to_dict(), "in_channels": cfg.model.in_channels,

@@ -55,9 +55,10 @@ def unrecorded_trials(location: Storage, grid, storage: Storage) -> list[str]:
 
 
 def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage, concurrency: int) -> dict[str, Any]:
-    """Best trial by its best ``score`` over epochs, plus per-trial curves and the useful-work share.
-    Trial folders are recorded relative to the sweep folder, so the summary stays valid when the
-    storage is read from elsewhere."""
+    """The best trial as Ray's ``ResultGrid.get_best_result`` ranks them (``score``, max, over every
+    epoch: ``scope="all"``; ties go to the trial Tune lists first, the same after a restore), plus
+    per-trial curves and the useful-work share. Trial folders are recorded relative to the sweep
+    folder, so the summary stays valid when the storage is read from elsewhere."""
     trials = []
     for result in grid:
         df = result.metrics_dataframe
@@ -80,8 +81,10 @@ def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage,
                        "curves": curves, "redone_epochs": redone,
                        "error": str(result.error) if result.error else None})
     scored = [t for t in trials if t.get("best_score") is not None]
-    # ties (e.g. several infeasible trials) go to the larger trial id: the same choice after a restore
-    best = max(scored, key=lambda t: (t["best_score"], t["trial_id"])) if scored else None
+    best = None
+    if scored:
+        chosen = storage.relative(grid.get_best_result(metric="score", mode="max", scope="all").path)
+        best = next(t for t in scored if t["path"] == chosen)
     # useful work: the epochs' training + dev evaluation, summed over trials
     train_time = sum(sum(t["curves"].get("epoch_time_s", [])) for t in scored)
     return {"trials": trials, "best": best, "wall_time_s": wall_time_s, "train_time_s": train_time,

@@ -24,7 +24,7 @@ def _registered(registry: str):
     def check(name: str) -> str:
         import importlib
 
-        module, attribute = {"dataset": ("n2r.data", "DATASETS"), "encoder": ("n2r.models", "ENCODERS"),
+        module, attribute = {"dataset": ("n2r.data", "DATASETS"), "encoder": ("n2r.models", "FAMILIES"),
                              "objective": ("n2r.objectives", "OBJECTIVES")}[registry]
         from n2r.registry import UnknownNameError
 

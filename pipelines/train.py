@@ -5,8 +5,9 @@ checkpoint if the orchestrator has one, run :func:`n2r.engine.fit` (the core eng
 copy) and report metrics plus a checkpoint after every epoch. It runs
 
 - in each Ray Train worker of a ``TorchTrainer`` (:func:`train_loop_per_worker`): data-parallel
-  with gradients averaged across ranks (gloo on CPU, NCCL on CUDA), each worker reading its
-  Ray Data shard, ``ray.train.report`` / ``get_checkpoint``; or
+  with gradients averaged across ranks (gloo on CPU, NCCL on CUDA), each worker reading the
+  splits from Ray Data and keeping its share of every epoch's batches, ``ray.train.report`` /
+  ``get_checkpoint``; or
 - directly inside a Tune function trial (:class:`TuneSession`) for single-process trials, which
   then pay for no worker group (measured: 25–37 s of start-up per ``TorchTrainer`` here) and
   read the same Parquet cache in process.
@@ -22,16 +23,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 import torch
 
 from n2r.config import ConfigError, RunConfig
 from n2r.data import prepare_data
 from n2r.distributed import allreduce_gradients, assert_replicas_equal, broadcast_parameters
 from n2r.engine import FitResult, fit, resolve_device
-from pipelines.layout import CHECKPOINT_FILE, KEEP_CHECKPOINTS
 from n2r.objectives import build_objective
 from n2r.training import build_model, run_loaders
-
+from pipelines.layout import CHECKPOINT_FILE, KEEP_CHECKPOINTS
 
 
 def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
@@ -53,25 +54,27 @@ def _restore(checkpoint, into: Path) -> bool:
     return True
 
 
-class EpochBatches:
-    """A Ray Data shard as an epoch-aware iterable for :func:`n2r.engine.fit`."""
+def check_same_data(data, world_size: int) -> None:
+    """Every rank must deal out the same epoch order, so they must hold the same rows in the same
+    order: compare a fingerprint of the training split's example sizes across ranks (one small
+    all-gather) and raise naming the ranks if they differ (a shard would repeat or miss rows)."""
+    from n2r.distributed import is_distributed
 
-    def __init__(self, shard, kind: str, batch_size: int, pad_id: int, seed: int, shuffle: bool,
-                 bucket_window: int | None = None, pin_memory: bool = False, pad_to: int | None = None):
-        self.shard, self.kind, self.batch_size, self.pad_id = shard, kind, batch_size, pad_id
-        self.seed, self.shuffle, self.bucket_window, self.epoch = seed, shuffle, bucket_window, 1
-        self.pin_memory = pin_memory
-        self.pad_to = pad_to
+    if world_size == 1 or not is_distributed():
+        return
+    import torch.distributed as dist
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        from pipelines.data import iter_epoch
-
-        return iter_epoch(self.shard, self.kind, self.batch_size, pad_id=self.pad_id, epoch=self.epoch,
-                          seed=self.seed, shuffle=self.shuffle, bucket_window=self.bucket_window,
-                          pin_memory=self.pin_memory, pad_to=self.pad_to)
+    rows = data.splits["train"]
+    sizes = (torch.tensor([g.num_edges for g in rows], dtype=torch.float64) if data.kind == "graph" else
+             torch.from_numpy(pc.list_value_length(rows.column("input_ids")).to_numpy().astype("float64")))
+    weights = torch.arange(1, len(sizes) + 1, dtype=torch.float64).remainder_(997)
+    mine = torch.stack([torch.tensor(float(len(sizes)), dtype=torch.float64), sizes.sum(), (sizes * weights).sum()])
+    gathered = [torch.empty_like(mine) for _ in range(world_size)]
+    dist.all_gather(gathered, mine)
+    for rank, other in enumerate(gathered[1:], 1):
+        if not torch.equal(other, gathered[0]):
+            raise RuntimeError(f"data-parallel ranks read different training data: rank {rank} "
+                               f"{other.tolist()} vs rank 0 {gathered[0].tolist()} (rows, size sum, ordered sum)")
 
 
 class TrainSession:
@@ -86,13 +89,15 @@ class TrainSession:
         self.config = config
 
     def batches(self, cfg: RunConfig, pin_memory: bool = False):
-        kind, pad_id = self.config["kind"], self.config.get("pad_id", 0)
-        t = cfg.train
-        train = EpochBatches(self.ray_train.get_dataset_shard("train"), kind, t.batch_size, pad_id, t.seed, True,
-                             cfg.training_bucket_window(), pin_memory, t.pad_to)
-        dev = EpochBatches(self.ray_train.get_dataset_shard("dev"), kind, t.eval_batch_size, pad_id, t.seed, False,
-                           pin_memory=pin_memory, pad_to=t.pad_to)
-        return train, dev, self.config["model_inputs"]
+        """The run's loaders over the whole splits (read once from Ray Data), this rank keeping its
+        share of every training epoch: the batches of a one-worker run, dealt out."""
+        from pipelines.data import worker_data
+
+        data = worker_data(self.config["kind"], {s: self.ray_train.get_dataset_shard(s) for s in ("train", "dev")},
+                           self.config.get("pad_id", 0))
+        world = self.context.get_world_size()
+        check_same_data(data, world)
+        return (*run_loaders(data, cfg, pin_memory, rank=self.rank, world_size=world), self.config["model_inputs"])
 
     def restored_checkpoint(self, into: Path) -> bool:
         return _restore(self.ray_train.get_checkpoint(), into)
@@ -162,8 +167,8 @@ def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: 
                   cache_dir: str | None = None, callbacks: list | None = None,
                   storage_filesystem=None, materialize: bool | None = None):
     """A ``TorchTrainer`` running :func:`train_loop_per_worker` on ``num_workers`` DDP workers.
-    ``materialize``: see :func:`pipelines.data.build_ray_data` (``None``: small data kept in the
-    object store, large data streamed every epoch)."""
+    ``materialize``: see :func:`pipelines.data.build_ray_data` (``None``: small data tokenized once
+    into the object store, large data read by each worker)."""
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig as TrainRunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -180,7 +185,7 @@ def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: 
                                      resources_per_worker=resources_per_worker),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         datasets={"train": data.datasets["train"], "dev": data.datasets["dev"]},
-        dataset_config=DataConfig(datasets_to_split=["train"]),
+        dataset_config=DataConfig(datasets_to_split=[]),   # every worker reads whole splits, keeps its share
         run_config=TrainRunConfig(
             name=name, storage_path=storage_path, storage_filesystem=storage_filesystem, callbacks=callbacks,
             failure_config=FailureConfig(max_failures=max_failures),

@@ -61,7 +61,7 @@ def small_data():
     torch.manual_seed(0)
     tokenize = GloveTokenizer(vocab)
     return PreparedData("text", {s: tokenize(text_table(rows)) for s, rows in splits.items()},
-                        embedding_matrix=torch.randn(len(vocab), 8), vocab=vocab)
+                        inputs={"embedding_matrix": torch.randn(len(vocab), 8)}, tokenizer=tokenize)
 
 
 def _exported(root: Path, run: dict) -> tuple[Path, dict]:

@@ -110,19 +110,27 @@ def kind_of(result: ReadResult) -> str:
 
 @dataclass
 class PreparedData:
-    """Encoded splits plus what the model builder needs (embeddings or feature size)."""
+    """Encoded splits, the tokenizer that encoded them (text) and ``inputs``: what the encoder
+    family builds its model from (:meth:`~n2r.models.family.EncoderFamily.model_inputs`: GloVe
+    rows for the GRU, the node feature size for the GCN)."""
 
     kind: str
     splits: dict[str, list]
     pad_id: int = 0
-    embedding_matrix: torch.Tensor | None = None
-    num_features: int | None = None
-    vocab: Any = None
+    inputs: dict[str, Any] = field(default_factory=dict)
     tokenizer: Any = None
     info: dict[str, Any] = field(default_factory=dict)
 
     def model_inputs(self) -> dict[str, Any]:
-        return {"embedding_matrix": self.embedding_matrix, "in_channels": self.num_features}
+        return dict(self.inputs)
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor | None:
+        return self.inputs.get("embedding_matrix")
+
+    @property
+    def num_features(self) -> int | None:
+        return self.inputs.get("in_channels")
 
     def __post_init__(self) -> None:
         if self.kind == TEXT:
@@ -140,50 +148,45 @@ class PreparedData:
         return "rationale" in rows.column_names and rows.column("rationale").null_count == 0
 
     def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, pin_memory: bool = False,
-               bucket_window: int = 0, by_length: bool = False, pad_to: int | None = None):
+               bucket_window: int = 0, by_length: bool = False, pad_to: int | None = None,
+               rank: int = 0, world_size: int = 1):
         """A PyTorch loader: PyG batches for graphs; dynamically padded :class:`TextBatch` for text.
-        ``bucket_window`` (text, with ``shuffle``) batches similar lengths together
-        (:class:`~n2r.batch.BucketBatchSampler`). ``by_length`` (text, without ``shuffle``; for
-        evaluation, whose sums do not depend on order) batches the split sorted by length, so
-        each batch pads to little more than its own examples. ``pin_memory`` (for CUDA training)
-        returns page-locked batches, so the host-to-device copy can run asynchronously
-        (``non_blocking``). ``pad_to`` (text) pads every batch to that length."""
-        rows = self.splits[split]
-        generator = torch.Generator().manual_seed(seed) if shuffle else None
-        if self.kind == GRAPH:
-            from torch_geometric.loader import DataLoader as GraphLoader
 
-            return GraphLoader(rows, batch_size=batch_size, shuffle=shuffle, generator=generator, pin_memory=pin_memory)
+        With ``shuffle`` (training) the batches come from :class:`~n2r.batch.BucketBatchSampler`,
+        the one rule of every trial from 1 to N workers: ``bucket_window`` (text) batches similar
+        lengths together, and rank ``rank`` of ``world_size`` keeps its disjoint share of the same
+        epoch order. ``by_length`` (text, without ``shuffle``; for evaluation, whose sums do not
+        depend on order) batches the split sorted by length, so each batch pads to little more
+        than its own examples. ``pin_memory`` (for CUDA training) returns page-locked batches, so
+        the host-to-device copy can run asynchronously (``non_blocking``). ``pad_to`` (text) pads
+        every batch to that length."""
         from n2r.batch import BucketBatchSampler, TableCollate
 
-        collate = TableCollate(rows, self.pad_id, pad_to)
-        if shuffle and bucket_window > 1:
+        rows = self.splits[split]
+        if self.kind == GRAPH:
+            from torch_geometric.loader import DataLoader as make_loader
+
+            dataset, lengths, collate = rows, [1] * len(rows), {}
+        else:
+            make_loader = torch.utils.data.DataLoader
+            dataset, collate = range(rows.num_rows), {"collate_fn": TableCollate(rows, self.pad_id, pad_to)}
             lengths = pc.list_value_length(rows.column("input_ids")).to_numpy()
-            return torch.utils.data.DataLoader(range(rows.num_rows), collate_fn=collate, pin_memory=pin_memory,
-                                               batch_sampler=BucketBatchSampler(lengths, batch_size, bucket_window,
-                                                                                generator))
-        if by_length and not shuffle:
-            lengths = torch.tensor(pc.list_value_length(rows.column("input_ids")).to_numpy())
-            order = torch.argsort(lengths, stable=True).tolist()
+        if shuffle:
+            generator = torch.Generator().manual_seed(seed)
+            window = bucket_window if self.kind == TEXT else 0
+            sampler = BucketBatchSampler(lengths, batch_size, window, generator, rank, world_size)
+            # A plain shuffle hands the loader the generator too, as ``shuffle=True`` did: its
+            # workers' base seed is drawn from it, not from the global stream (same batches, same
+            # global random numbers as before the sampler was shared).
+            extra = {"generator": generator} if window <= 1 else {}
+            return make_loader(dataset, batch_sampler=sampler, pin_memory=pin_memory, **collate, **extra)
+        if world_size != 1:
+            raise ValueError("PreparedData.loader: only training batches (shuffle=True) are sharded")
+        if by_length and self.kind == TEXT:
+            order = torch.argsort(torch.tensor(lengths), stable=True).tolist()
             batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-            return torch.utils.data.DataLoader(range(rows.num_rows), collate_fn=collate, pin_memory=pin_memory,
-                                               batch_sampler=batches)
-        return torch.utils.data.DataLoader(range(rows.num_rows), batch_size=batch_size, shuffle=shuffle,
-                                           generator=generator, collate_fn=collate, pin_memory=pin_memory)
-
-
-def build_tokenizer(model: ModelConfig, splits: dict[str, list]):
-    """The tokenizer for ``model.encoder``: GloVe ids over the data's words that have vectors
-    (only those rows are materialised), or the checkpoint's HF sub-word tokenizer."""
-    from n2r.data.tokenize import GloveTokenizer, HFTokenizer
-
-    if model.encoder == "bert":
-        return HFTokenizer(model.checkpoint)
-    from n2r.embeddings import Vocabulary, glove_words
-
-    vocab = Vocabulary.build((r["tokens"] for rows in splits.values() for r in rows),
-                             known=glove_words(model.embeddings))
-    return GloveTokenizer(vocab)
+            return make_loader(dataset, batch_sampler=batches, pin_memory=pin_memory, **collate)
+        return make_loader(dataset, batch_size=batch_size, pin_memory=pin_memory, **collate)
 
 
 def prepare_data(data: DataConfig, model: ModelConfig, cache_dir: str | Path | None = None) -> PreparedData:

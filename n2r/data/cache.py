@@ -73,7 +73,7 @@ class CacheEntry:
     def vocab(self):
         from n2r.embeddings import Vocabulary
 
-        return Vocabulary((self.directory / "vocab.txt").read_text(encoding="utf-8").split("\n"))
+        return Vocabulary.load(self.directory)
 
     def prepared(self, model: "ModelConfig") -> "PreparedData":
         """The entry as model inputs for ``model``: graphs with their feature size, or tokenized
@@ -81,37 +81,33 @@ class CacheEntry:
         from n2r.data import GRAPH, TEXT, PreparedData
         from n2r.data.schema import graphs_from_table
 
+        from n2r.models.family import family_of
+
         meta = self.meta
-        _check_encoder(meta["name"], meta["kind"], model.encoder)
+        family = family_of(model)
+        _check_encoder(meta["name"], meta["kind"], family)
         info = {"variant": meta["variant"], "skipped": meta["skipped"], **meta["info"]}
         if meta["kind"] == GRAPH:
             splits = {s: graphs_from_table(self.table(s)) for s in SPLITS}
-            return PreparedData(GRAPH, splits, num_features=splits["train"][0].x.shape[1], info=info)
+            return PreparedData(GRAPH, splits, inputs=family.model_inputs(model, num_features=splits["train"][0].x.shape[1]),
+                                info=info)
         if meta["tokenizer"] != tokenizer_key(model):
             raise DataError(self.directory, f"cache entry tokenized for {meta['tokenizer']}, not for "
                             f"{tokenizer_key(model)}; open it with prepare(..., model=...)")
         splits = {s: self.table(s) for s in SPLITS}
-        if model.encoder == "bert":
-            from n2r.data.tokenize import HFTokenizer
-
-            tokenizer = HFTokenizer(model.checkpoint)
-            return PreparedData(TEXT, splits, pad_id=tokenizer.pad_id, tokenizer=tokenizer, info=info)
-        from n2r.data.tokenize import GloveTokenizer
-        from n2r.embeddings import load_glove
-
-        vocab = self.vocab()
-        return PreparedData(TEXT, splits, pad_id=vocab.pad_id, vocab=vocab, tokenizer=GloveTokenizer(vocab),
-                            embedding_matrix=load_glove(vocab, model.embeddings), info=info)
+        tokenizer = family.open_tokenizer(model, self)
+        return PreparedData(TEXT, splits, pad_id=tokenizer.pad_id, inputs=family.model_inputs(model, tokenizer),
+                            tokenizer=tokenizer, info=info)
 
 
 def tokenizer_key(model: "ModelConfig | None") -> dict[str, Any] | None:
-    """What tokenization depends on: nothing for graphs (or untokenized entries), the GloVe
-    source for ``gru``, the checkpoint for ``bert``."""
-    if model is None or model.encoder == "gcn":
+    """What tokenization depends on (the encoder family says: the GloVe source for ``gru``, the
+    checkpoint for ``bert``); nothing for graphs or untokenized entries."""
+    if model is None:
         return None
-    if model.encoder == "bert":
-        return {"encoder": "bert", "checkpoint": model.checkpoint}
-    return {"encoder": model.encoder, "embeddings": model.embeddings}
+    from n2r.models.family import family_of
+
+    return family_of(model).tokenizer_key(model)
 
 
 def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] | None = None,
@@ -121,7 +117,8 @@ def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] |
     model of ``encoder``) when one is given, else the canonical rows that Ray Data tokenizes.
     ``n2r data prepare --encoder`` and in-process training open the same tokenized entry."""
     from n2r.config import ModelConfig
-    from n2r.data import GRAPH, build_tokenizer, kind_of, read_dataset
+    from n2r.data import GRAPH, kind_of, read_dataset
+    from n2r.models.family import family_of
     from n2r.data.schema import graph_table, text_table
 
     options = dict(options or {})
@@ -137,12 +134,12 @@ def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] |
     result: ReadResult = read_dataset(name, path, **options)
     kind = kind_of(result)
     if model is not None:
-        _check_encoder(name, kind, model.encoder)
+        _check_encoder(name, kind, family_of(model))
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(directory.parent)))
     try:
         tokenizer = None
         if kind != GRAPH and tokenizer_cfg is not None:
-            tokenizer = build_tokenizer(model, result.splits)
+            tokenizer = family_of(model).build_tokenizer(model, result.splits)
         counts = {}
         what = f"{name}: tokenizing for {model.encoder}" if tokenizer is not None else f"{name}: writing"
         for split in progress(SPLITS, desc=what, unit="split"):
@@ -152,8 +149,8 @@ def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] |
                 table = tokenizer(table)
             pq.write_table(table, tmp / f"{split}.parquet")
             counts[split] = table.num_rows
-        if tokenizer is not None and hasattr(tokenizer, "vocab"):
-            (tmp / "vocab.txt").write_text("\n".join(tokenizer.vocab.words), encoding="utf-8")
+        if tokenizer is not None:
+            tokenizer.save(tmp)                              # what reopening needs (GloVe: vocab.txt)
         meta = {"name": name, "kind": kind, "variant": result.variant, "skipped": dict(result.skipped),
                 "info": result.info, "counts": counts, "options": options, "tokenizer": tokenizer_cfg,
                 "source": None if path is None else str(Path(path).resolve())}
@@ -168,13 +165,16 @@ def prepare(name: str, path: str | Path | None = None, options: dict[str, Any] |
     return CacheEntry(directory, hit=False)
 
 
-def _check_encoder(name: str, kind: str, encoder: str) -> None:
-    from n2r.data import GRAPH
+def _check_encoder(name: str, kind: str, family) -> None:
+    if kind != family.data_kind:
+        readers = " or ".join(repr(f) for f in _families_reading(kind))
+        raise ValueError(f"data.name {name!r} is a {kind} data set; model.encoder must be {readers}")
 
-    if kind == GRAPH and encoder != "gcn":
-        raise ValueError(f"data.name {name!r} is a graph data set; model.encoder must be 'gcn'")
-    if kind != GRAPH and encoder == "gcn":
-        raise ValueError(f"data.name {name!r} is a text data set; model.encoder must be 'gru' or 'bert'")
+
+def _families_reading(kind: str) -> list[str]:
+    from n2r.models.family import FAMILIES
+
+    return [name for name in FAMILIES.names() if FAMILIES.get(name).data_kind == kind]
 
 
 def _mkdir(path: Path) -> Path:

@@ -24,6 +24,16 @@ class GloveTokenizer:
         self.vocab = vocab
         self._values = pa.array(vocab.words, type=pa.string())
 
+    loads_slowly = False     # Ray Data runs it as plain tasks (nothing to load per worker)
+
+    @property
+    def pad_id(self) -> int:
+        return self.vocab.pad_id
+
+    def save(self, folder) -> None:
+        """What reopening a tokenized cache entry needs: its vocabulary."""
+        self.vocab.save(folder)
+
     def __call__(self, table: pa.Table) -> pa.Table:
         tokens = table.column("tokens").combine_chunks()
         if isinstance(tokens, pa.ChunkedArray):  # empty tables
@@ -53,6 +63,11 @@ class HFTokenizer:
 
     def __getstate__(self):
         return {**self.__dict__, "_tokenizer": None}
+
+    loads_slowly = True      # Ray Data runs it in a small actor pool, loaded once per actor
+
+    def save(self, folder) -> None:
+        """Nothing: the checkpoint (part of the cache key) reopens it."""
 
     @property
     def pad_id(self) -> int:

@@ -17,6 +17,22 @@ from torch import nn
 from n2r.models.selection import gumbel_straight_through, select_units
 
 
+class ConcurrentOnCPU(nn.Module):
+    """A module with two independent parts it can run in two threads of one intra-op thread each
+    on CPU, with unchanged arithmetic (the BiGRU's two directions); :func:`set_cpu_parallelism`
+    switches it, as the engine does from ``train.parallel_directions``."""
+
+    parallel = False
+
+
+def set_cpu_parallelism(model: nn.Module, enabled: bool) -> int:
+    """Switch every :class:`ConcurrentOnCPU` module of ``model``; returns how many there are."""
+    modules = [m for m in model.modules() if isinstance(m, ConcurrentOnCPU)]
+    for module in modules:
+        module.parallel = enabled
+    return len(modules)
+
+
 @dataclass
 class GeneratorOutput:
     logits: torch.Tensor                  # [..., 2] per unit (token or edge)

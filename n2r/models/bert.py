@@ -16,6 +16,7 @@ from torch import nn
 
 from n2r.batch import TextBatch
 from n2r.models.base import Generator, GeneratorOutput, Predictor
+from n2r.models.family import TextFamily, register
 
 
 def default_checkpoint() -> str:
@@ -90,3 +91,46 @@ def build_bert(cfg, *, pretrained: bool = True):
     gen_encoder = load_encoder(cfg.checkpoint, pretrained)
     pred_encoder = gen_encoder if cfg.shared_encoder else load_encoder(cfg.checkpoint, pretrained)
     return BertGenerator(gen_encoder, cfg.dropout), BertPredictor(pred_encoder, cfg.num_classes, cfg.dropout, cfg.pooling)
+
+
+@register("bert")
+class BertFamily(TextFamily):
+    """Text through a Hugging Face checkpoint's sub-word tokenizer: a unit is a word piece, and
+    [CLS]/[SEP] are never selectable."""
+
+    fields = ("checkpoint", "pooling")
+    units_are_words = False
+
+    def build(self, cfg, inputs):
+        return build_bert(cfg, pretrained=inputs.get("pretrained", True))
+
+    def tokenizer_key(self, cfg):
+        return {"encoder": cfg.encoder, "checkpoint": cfg.checkpoint}
+
+    def build_tokenizer(self, cfg, splits):
+        from n2r.data.tokenize import HFTokenizer
+
+        return HFTokenizer(cfg.checkpoint)
+
+    def open_tokenizer(self, cfg, entry):
+        return self.build_tokenizer(cfg, {})
+
+    def write_bundle_files(self, folder, model, data):
+        data.tokenizer.tokenizer.save_pretrained(str(folder / "hf"))
+        model.generator.encoder.config.save_pretrained(str(folder / "hf"))
+
+    def load_bundle_parts(self, root, cfg, state):
+        from transformers import AutoTokenizer
+
+        cfg.model.checkpoint = str(root / "hf")
+        tokenizer = AutoTokenizer.from_pretrained(str(root / "hf"), local_files_only=True)
+        return {"pretrained": False}, tokenizer        # the bundle's weights overwrite the encoder's
+
+    def encode_documents(self, tokenizer, documents):
+        enc = tokenizer([list(t) for t in documents], is_split_into_words=True, truncation=True, max_length=512)
+        word_of = [enc.word_ids(i) for i in range(len(documents))]
+        return ([{"input_ids": ids, "label": 0, "unit_mask": [0 if w is None else 1 for w in words]}
+                 for ids, words in zip(enc["input_ids"], word_of)], word_of)
+
+    def pad_id(self, tokenizer):
+        return tokenizer.pad_token_id or 0

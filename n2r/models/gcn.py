@@ -24,6 +24,7 @@ from torch import nn
 from torch_geometric.nn import GCNConv, global_add_pool, global_max_pool, global_mean_pool
 
 from n2r.models.base import Generator, GeneratorOutput, Predictor
+from n2r.models.family import GraphFamily, register
 
 POOLS = {"max": global_max_pool, "mean": global_mean_pool, "sum": global_add_pool}
 
@@ -108,3 +109,16 @@ def build_gcn(cfg, *, in_channels: int):
     generator = GCNGenerator(gen_encoder, cfg.hidden_size, cfg.select_nodes)
     predictor = GCNPredictor(pred_encoder, cfg.hidden_size, cfg.num_classes, cfg.dropout, cfg.pooling)
     return generator, predictor
+
+
+@register("gcn")
+class GCNFamily(GraphFamily):
+    """Graphs with node features: a unit is an edge (and, with ``select_nodes``, a node)."""
+
+    fields = ("pooling", "num_layers", "in_channels", "select_nodes", "degree_bins", "gcn_normalize")
+
+    def build(self, cfg, inputs):
+        channels = cfg.in_channels or inputs.get("in_channels")
+        if channels is None:
+            raise ValueError("the gcn encoder needs the node feature size (model.in_channels)")
+        return build_gcn(cfg, in_channels=channels)

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from n2r.batch import TextBatch
-from n2r.models.base import Generator, GeneratorOutput, Predictor
+from n2r.models.base import ConcurrentOnCPU, Generator, GeneratorOutput, Predictor
+from n2r.models.family import TextFamily, register
 
 PAD_FILL = -1e6
 
@@ -39,7 +40,7 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
 
 
-class BiGRUEncoder(nn.Module):
+class BiGRUEncoder(ConcurrentOnCPU):
     """Bidirectional GRU whose backward direction starts at each sequence's last real token.
 
     Two unidirectional GRUs over padded tensors: the forward one reads pads only after the real
@@ -52,8 +53,6 @@ class BiGRUEncoder(nn.Module):
     last real token is then whatever the padding (zero inputs) left, and depends on how far the
     batch was padded.
     """
-
-    parallel = False      # run the two directions concurrently (set by the engine: set_parallel_directions)
 
     def __init__(self, input_size: int, hidden_size: int, reads_padding: bool = False):
         super().__init__()
@@ -77,16 +76,6 @@ class BiGRUEncoder(nn.Module):
 
     def _parameters_of_both(self) -> list[torch.Tensor]:
         return [*self.forward_gru.parameters(), *self.backward_gru.parameters()]
-
-
-def set_parallel_directions(model: nn.Module, enabled: bool) -> int:
-    """Run every :class:`BiGRUEncoder` of ``model`` with its two directions in two threads of
-    one intra-op thread each, forward and backward pass (CPU only; results are identical —
-    each direction's arithmetic does not change). Returns the number of encoders switched."""
-    encoders = [m for m in model.modules() if isinstance(m, BiGRUEncoder)]
-    for encoder in encoders:
-        encoder.parallel = enabled
-    return len(encoders)
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
@@ -194,3 +183,53 @@ def build_gru(cfg, *, embedding_matrix: torch.Tensor):
     generator = GRUGenerator(embedding, gen_encoder, cfg.dropout)
     predictor = GRUPredictor(embedding, pred_encoder, cfg.num_classes, cfg.dropout)
     return generator, predictor
+
+
+@register("gru")
+class GRUFamily(TextFamily):
+    """Text over a word vocabulary with frozen GloVe vectors: one unit per word."""
+
+    fields = ("embeddings", "gru_reads_padding")
+
+    def build(self, cfg, inputs):
+        if inputs.get("embedding_matrix") is None:
+            raise ValueError("the gru encoder needs an embedding matrix (see n2r.embeddings.load_glove)")
+        return build_gru(cfg, embedding_matrix=inputs["embedding_matrix"])
+
+    def tokenizer_key(self, cfg):
+        return {"encoder": cfg.encoder, "embeddings": cfg.embeddings}
+
+    def build_tokenizer(self, cfg, splits):
+        """GloVe ids over the data's words that have vectors (only those rows are materialised)."""
+        from n2r.data.tokenize import GloveTokenizer
+        from n2r.embeddings import Vocabulary, glove_words
+
+        vocab = Vocabulary.build((r["tokens"] for rows in splits.values() for r in rows),
+                                 known=glove_words(cfg.embeddings))
+        return GloveTokenizer(vocab)
+
+    def open_tokenizer(self, cfg, entry):
+        from n2r.data.tokenize import GloveTokenizer
+
+        return GloveTokenizer(entry.vocab())
+
+    def model_inputs(self, cfg, tokenizer=None, num_features=None):
+        from n2r.embeddings import load_glove
+
+        return {"embedding_matrix": load_glove(tokenizer.vocab, cfg.embeddings)}
+
+    def write_bundle_files(self, folder, model, data):
+        data.tokenizer.vocab.save(folder)
+
+    def load_bundle_parts(self, root, cfg, state):
+        from n2r.embeddings import Vocabulary
+
+        vocab = Vocabulary.load(root)
+        return {"embedding_matrix": torch.zeros_like(state["generator.embedding.weight"])}, vocab
+
+    def encode_documents(self, vocab, documents):
+        return ([{"input_ids": vocab.encode(tokens), "label": 0} for tokens in documents],
+                [list(range(len(tokens))) for tokens in documents])
+
+    def pad_id(self, vocab):
+        return vocab.pad_id

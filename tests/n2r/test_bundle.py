@@ -54,7 +54,7 @@ def test_load_and_explain_is_deterministic_and_matches_the_training_model(text_b
     selected_somewhere = False
     for doc, answer in zip(documents, answers):
         with torch.no_grad():
-            out = trained(collate_text([{"input_ids": bundle.vocab.encode(doc), "label": 0}]))
+            out = trained(collate_text([{"input_ids": bundle.text_encoder.encode(doc), "label": 0}]))
         probabilities = out.logits.softmax(-1)[0].tolist()
         assert list(answer.tokens) == doc
         assert answer.probabilities == pytest.approx(probabilities, abs=1e-6)

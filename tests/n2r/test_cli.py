@@ -44,7 +44,7 @@ def test_bad_config_exits_2_naming_file_and_field(tmp_path):
     config.write_text(yaml.safe_dump({**TINY, "model": {"encoder": "transformer"}}))
     done = run_cli("train", str(config))
     assert done.returncode == 2
-    assert "bad.yaml: model.encoder: 'transformer' is not one of" in done.stderr
+    assert "bad.yaml: model.encoder: unknown encoder 'transformer'; known: bert, gcn, gru" in done.stderr
     config.write_text(yaml.safe_dump(TINY))
     done = run_cli("train", str(config), "--set", "train.epohcs=3")
     assert done.returncode == 2 and "bad.yaml --set: train.epohcs: unknown field" in done.stderr

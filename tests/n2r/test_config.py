@@ -14,7 +14,7 @@ def test_defaults_and_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("raw, field, message", [
-    ({"model": {"encoder": "lstm"}}, "model.encoder", "'lstm' is not one of"),
+    ({"model": {"encoder": "lstm"}}, "model.encoder", "unknown encoder 'lstm'; known: bert, gcn, gru"),
     ({"objective": {"name": "mmi"}}, "objective.name", "'mmi' is not one of"),
     ({"objective": {"lamda_norm": 1}}, "objective.lamda_norm", "unknown field"),
     ({"train": {"epochs": "ten"}}, "train.epochs", "expected an integer"),

@@ -114,7 +114,7 @@ def test_selection_on_f1_requires_annotated_dev(small_data):
     dev = small_data.splits["dev"]
     dev = dev.set_column(dev.column_names.index("rationale"), "rationale",
                          pa.nulls(dev.num_rows, dev.schema.field("rationale").type))
-    data = PreparedData("text", {**small_data.splits, "dev": dev}, embedding_matrix=small_data.embedding_matrix)
+    data = PreparedData("text", {**small_data.splits, "dev": dev}, inputs=small_data.inputs)
     assert not data.has_rationales("dev") and data.has_rationales("train")
     model = make(data)
     assert "f1" not in evaluate(model, data.loader("dev", 64), device=torch.device("cpu"))
@@ -127,7 +127,7 @@ def test_evaluate_graphs_reports_edge_and_node_rationale_metrics():
     from n2r.data.synthetic import ba2motifs
 
     splits = ba2motifs(n_graphs=20, base_nodes=8, seed=4)
-    data = PreparedData("graph", splits, num_features=10)
+    data = PreparedData("graph", splits, inputs={"in_channels": 10})
     model = build_rationalizer(ModelConfig(encoder="gcn", hidden_size=8, select_nodes=True, degree_bins=4),
                                **data.model_inputs())
     metrics = evaluate(model, data.loader("train", 8), device=torch.device("cpu"))

@@ -25,7 +25,7 @@ def test_length_buckets_bound_padding_and_size():
 def test_text_batches_give_the_one_by_one_answers(text_bundle, rule):
     bundle = load_bundle(text_bundle[0])
     bundle.model.eval_selection, bundle.model.eval_share = rule, 0.25    # top-k: a quarter of each text
-    words = bundle.vocab.words[2:]                           # past <pad>, <unk>: words the model knows
+    words = bundle.text_encoder.words[2:]                           # past <pad>, <unk>: words the model knows
     rng = random.Random(0)
     docs = [{"tokens": [rng.choice(words) for _ in range(rng.randint(1, 40))]} for _ in range(25)]
     together = explain_many(bundle, docs, bucket_ratio=1.5)
@@ -91,9 +91,9 @@ def test_faithfulness_is_the_predictor_without_the_rationale(text_bundle):
     from n2r.batch import collate_text
 
     bundle = load_bundle(text_bundle[0])
-    tokens = bundle.vocab.words[2:14]
+    tokens = bundle.text_encoder.words[2:14]
     explanation = explain_many(bundle, [{"tokens": tokens}], faithfulness=True)[0]
-    batch = collate_text([{"input_ids": bundle.vocab.encode(tokens), "label": 0}])
+    batch = collate_text([{"input_ids": bundle.text_encoder.encode(tokens), "label": 0}])
     with torch.no_grad():
         complement = 1.0 - torch.tensor([explanation.mask], dtype=torch.float32)
         logits = bundle.model.predict(batch, complement)[0]

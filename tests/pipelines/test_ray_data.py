@@ -1,14 +1,14 @@
-"""Ray Data round trips on a real local Ray: Parquet → tokenized batches → model forward."""
-import pyarrow.compute as pc
+"""Ray Data round trips on a real local Ray: Parquet → tokenized splits → the loaders every run uses
+→ model forward; two Ray Train workers dealing out one epoch order."""
 import pytest
 import torch
 from ray.data.dataset import MaterializedDataset
 
-from tests.helpers import load_benchmark
 from n2r.config import RunConfig
 from n2r.data import prepare_data
 from n2r.models import build_rationalizer
-from pipelines.data import build_ray_data, iter_epoch
+from n2r.engine import reseed_shuffle
+from pipelines.data import build_ray_data, worker_data
 
 TEXT = {"data": {"name": "synthetic-text", "options": {"n_train": 200, "n_dev": 50, "n_test": 50}},
         "model": {"encoder": "gru", "hidden_size": 8}}
@@ -23,7 +23,7 @@ def test_text_glove_round_trip_matches_the_in_process_path(ray_local, tmp_path, 
     cfg = RunConfig.from_dict(TEXT)
     data = build_ray_data(cfg, cache_dir=tmp_path, materialize=materialize, splits=("dev",))
     assert isinstance(data.datasets["dev"], MaterializedDataset) is materialize and set(data.datasets) == {"dev"}
-    batches = list(iter_epoch(data.datasets["dev"], data.kind, 16, shuffle=False))
+    batches = list(worker_data(data.kind, data.datasets, data.pad_id).loader("dev", 16))
     assert [len(b) for b in batches] == [16, 16, 16, 2]
     local = prepare_data(cfg.data, cfg.model)
     expected = ids_of(local.loader("dev", 16))
@@ -38,7 +38,7 @@ def test_text_glove_round_trip_matches_the_in_process_path(ray_local, tmp_path, 
 def test_text_bert_tokenization_in_map_batches(ray_local, tmp_path):
     cfg = RunConfig.from_dict({**TEXT, "model": {"encoder": "bert"}})
     data = build_ray_data(cfg, cache_dir=tmp_path, materialize=False, splits=("test",))   # streamed through the actors
-    batch = next(iter_epoch(data.datasets["test"], data.kind, 4, pad_id=data.pad_id, shuffle=False))
+    batch = next(iter(worker_data(data.kind, data.datasets, data.pad_id).loader("test", 4)))
     assert batch.input_ids[:, 0].tolist() == [101] * 4        # [CLS]
     assert not batch.unit_mask[:, 0].any()
     assert batch.rationale.sum() > 0
@@ -51,7 +51,7 @@ def test_graph_round_trip_builds_pyg_batches(ray_local, tmp_path):
     cfg = RunConfig.from_dict({"data": {"name": "ba2motifs", "options": {"n_graphs": 40}},
                                "model": {"encoder": "gcn", "hidden_size": 8, "degree_bins": 4}})
     data = build_ray_data(cfg, cache_dir=tmp_path, splits=("train",))
-    batch = next(iter_epoch(data.datasets["train"], data.kind, 8, epoch=1, seed=0))
+    batch = next(iter(worker_data(data.kind, data.datasets).loader("train", 8, shuffle=True)))
     assert batch.num_graphs == 8 and batch.edge_gt.shape[0] == batch.edge_index.shape[1]
     model = build_rationalizer(cfg.model, **data.model_inputs)
     assert model(batch).logits.shape == (8, 2)
@@ -67,59 +67,46 @@ def test_small_entries_are_materialized_once_large_ones_stream(ray_local, tmp_pa
     assert not isinstance(data.datasets["train"], MaterializedDataset)
 
 
-def test_order_is_deterministic_per_seed_and_epoch(ray_local, tmp_path):
-    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path, materialize=True, splits=("train",))
-    ds = data.datasets["train"]
-    run = lambda seed, epoch: ids_of(iter_epoch(ds, data.kind, 32, seed=seed, epoch=epoch))  # noqa: E731
-    first = run(0, 1)
-    assert run(0, 1) == first
-    assert run(0, 2) != first and sorted(run(0, 2)) == sorted(first)
-
-
-def test_bucketing_cuts_padding(ray_local, tmp_path):
-    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path, splits=("train",))
-    ds = data.datasets["train"]
-    def padding(batches):
-        batches = list(batches)
-        real = sum(int(b.attention_mask.sum()) for b in batches)
-        return 1 - real / sum(b.attention_mask.numel() for b in batches), sum(len(b) for b in batches)
-    dynamic, n_dynamic = padding(iter_epoch(ds, data.kind, 16, seed=1))
-    bucketed, n_bucketed = padding(iter_epoch(ds, data.kind, 16, seed=1, bucket_window=8))
-    assert n_dynamic == n_bucketed == 200
-    assert bucketed < dynamic / 2
-    # the same measure computed offline from lengths agrees in direction
-    lens = pc.list_value_length(data.tokenizer(data.entry.table("train")).column("input_ids")).to_numpy()
-    pad_lengths = load_benchmark("ingest").pad_lengths
-    assert pad_lengths(lens, 16, "bucketed", 8) < pad_lengths(lens, 16, "dynamic") < pad_lengths(lens, 16, "fixed")
-
-
-def _collect_shard(config):
+def _record_batches(config):
+    """A Ray Train loop that records the training batches of one epoch as this rank gets them."""
     import json
 
     import ray.train
 
-    shard = ray.train.get_dataset_shard("train")
-    rank = ray.train.get_context().get_world_rank()
-    seen = ids_of(iter_epoch(shard, "text", 16, seed=0, epoch=1))
-    with open(f"{config['out']}/rank{rank}.json", "w") as handle:
-        json.dump(seen, handle)
-    ray.train.report({"rows": len(seen)})
+    from pipelines.train import TrainSession
+
+    session = TrainSession(config)
+    cfg = RunConfig.from_dict(config["run"])
+    train, _, _ = session.batches(cfg)
+    reseed_shuffle(train, cfg.train.seed, 1)
+    batches = [ids_of([b]) for b in train]
+    world = session.context.get_world_size()
+    with open(f"{config['out']}/rank{session.rank}-of-{world}.json", "w") as handle:
+        json.dump(batches, handle)
+    ray.train.report({"batches": len(batches)})
 
 
-def test_two_train_workers_read_disjoint_shards(ray_local, tmp_path):
+def test_two_workers_deal_out_the_batches_of_one_worker(ray_local, tmp_path):
+    """Each of 2 gloo workers of the trainer ``build_trainer`` configures gets whole batches of
+    the one-worker epoch — the same examples, bucket shapes and padding — dealt out alternately;
+    together every training example exactly once (13 batches: the odd last one is split)."""
     import json
 
-    from ray.train import RunConfig as TrainRunConfig
-    from ray.train import ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from pipelines.train import build_trainer
 
-    data = build_ray_data(RunConfig.from_dict(TEXT), cache_dir=tmp_path / "cache")
-    trainer = TorchTrainer(_collect_shard, train_loop_config={"out": str(tmp_path)},
-                           scaling_config=ScalingConfig(num_workers=2),
-                           datasets={"train": data.datasets["train"]},
-                           run_config=TrainRunConfig(name="shards", storage_path=str(tmp_path / "runs")))
-    trainer.fit()
-    a, b = (set(map(tuple, json.loads((tmp_path / f"rank{r}.json").read_text()))) for r in (0, 1))
-    assert a and b and not (a & b)
-    everything = set(ids_of(iter_epoch(data.datasets["train"], "text", 50, shuffle=False)))
-    assert a | b == everything and len(everything) == 200
+    cfg = RunConfig.from_dict({**TEXT, "train": {"batch_size": 16, "bucket_window": 4, "seed": 5}})
+    trainer = build_trainer(cfg, num_workers=2, storage_path=str(tmp_path / "runs"), name="deal",
+                            cache_dir=str(tmp_path / "cache"))
+    trainer.train_loop_per_worker = _record_batches         # the same trainer, recording instead of training
+    trainer.train_loop_config["out"] = str(tmp_path)
+    assert trainer.fit().error is None
+    ranks = [[list(map(tuple, b)) for b in json.loads((tmp_path / f"rank{r}-of-2.json").read_text())] for r in (0, 1)]
+    local = prepare_data(cfg.data, cfg.model, tmp_path / "cache")
+    one = local.loader("train", 16, shuffle=True, seed=5, bucket_window=4)
+    reseed_shuffle(one, 5, 1)
+    whole = [ids_of([b]) for b in one]
+    assert len(whole) == 13 and [len(r) for r in ranks] == [7, 7]
+    assert ranks[0][:6] == whole[0:12:2] and ranks[1][:6] == whole[1:12:2]
+    assert sorted(ranks[0][6] + ranks[1][6]) == sorted(whole[12])
+    seen = [row for rank in ranks for batch in rank for row in batch]
+    assert sorted(seen) == sorted(row for batch in whole for row in batch) and len(seen) == 200

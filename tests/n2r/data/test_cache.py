@@ -59,8 +59,8 @@ def test_in_process_data_opens_the_entry_data_prepare_wrote(tmp_path):
     data = prepare_data(DataConfig(name="beer-heldout-split", path=str(root)), ModelConfig(encoder="gru"), cache)
     assert list((cache / "beer-heldout-split").iterdir()) == [entry]
     assert data.splits["train"].equals(pq.read_table(entry / "train.parquet"))
-    assert data.vocab.words == (entry / "vocab.txt").read_text(encoding="utf-8").split("\n")
-    assert data.embedding_matrix.shape[0] == len(data.vocab)
+    assert data.tokenizer.vocab.words == (entry / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    assert data.embedding_matrix.shape[0] == len(data.tokenizer.vocab)
     # another tokenization is another entry, and a text data set refuses a graph encoder by name
     other = DataConfig(name="beer-heldout-split", path=str(write_beer(tmp_path / "other", GOOD * 3)))
     prepare_data(other, ModelConfig(encoder="gru"), cache)

@@ -42,7 +42,8 @@ def _bigru_grads(encoder, x, mask, weights):
 def test_bigru_parallel_directions_give_the_same_outputs_and_exactly_the_same_gradients(input_needs_grad, frozen):
     """The two directions in two threads (engine default on CPU with >= 2 threads): same outputs,
     same input and parameter gradients; frozen parameters (N2R's step 2) get none."""
-    from n2r.models.gru import BiGRUEncoder, set_parallel_directions
+    from n2r.models.base import set_cpu_parallelism
+    from n2r.models.gru import BiGRUEncoder
 
     torch.manual_seed(0)
     encoder = BiGRUEncoder(5, 4)
@@ -52,7 +53,7 @@ def test_bigru_parallel_directions_give_the_same_outputs_and_exactly_the_same_gr
     x = torch.randn(3, 6, 5, requires_grad=input_needs_grad)
     weights = torch.randn(3, 6, 8)
     sequential = _bigru_grads(encoder, x, mask, weights)
-    assert set_parallel_directions(torch.nn.Sequential(encoder), True) == 1 and encoder.parallel
+    assert set_cpu_parallelism(torch.nn.Sequential(encoder), True) == 1 and encoder.parallel
     parallel = _bigru_grads(encoder, x, mask, weights)
     assert torch.allclose(parallel[0], sequential[0], atol=1e-6)
     if input_needs_grad:
