@@ -1,5 +1,6 @@
 """Ray Train data path: a ``TorchTrainer`` fit with the tokenized splits kept in the object store
-(``materialize``) against streaming them from Parquet through tokenization every epoch. Prints a
+(``materialize``) against each worker reading them from Parquet through tokenization itself (once
+per run: a worker holds its splits whole and batches them as a one-process run does). Prints a
 markdown table; both modes run in the same process on the same local Ray instance.
 
     .venv/bin/python benchmarks/trainer_data.py [--epochs 4] [--rows 512] [--workers 1]
@@ -44,7 +45,7 @@ def main() -> None:
     ray.init(num_cpus=max(4, args.workers + 2), include_dashboard=False, log_to_driver=False)
     rows = []
     with tempfile.TemporaryDirectory(prefix="n2r-trainer-data-") as work:
-        for name, materialize in (("streamed every epoch", False), ("materialized once", True)):
+        for name, materialize in (("read by each worker", False), ("materialized once", True)):
             t0 = time.perf_counter()
             trainer = build_trainer(cfg, num_workers=args.workers, storage_path=work, name=name.replace(" ", "-"),
                                     cache_dir=f"{work}/cache", materialize=materialize)
@@ -59,7 +60,7 @@ def main() -> None:
     ray.shutdown()
     base = rows[0][2]
     print(f"{args.epochs} epochs, {args.rows} training rows, {args.workers} worker(s), {os.cpu_count()} cores\n")
-    print("| data | set-up (s) | fit (s) | fit vs streamed | training pass (s, median) | epoch with dev (s, median) |")
+    print("| data | set-up (s) | fit (s) | fit vs read by each worker | training pass (s, median) | epoch with dev (s, median) |")
     print("|---|---|---|---|---|---|")
     for name, built, fitted, train, epoch in rows:
         print(f"| {name} | {built:.1f} | {fitted:.1f} | {fitted / base:.2f}× | {train:.2f} | {epoch:.2f} |")
