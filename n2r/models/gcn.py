@@ -21,12 +21,19 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch_geometric.nn import GCNConv, global_add_pool, global_max_pool, global_mean_pool
 
 from n2r.models.base import Generator, GeneratorOutput, Predictor
 from n2r.models.family import GraphFamily, register
 
-POOLS = {"max": global_max_pool, "mean": global_mean_pool, "sum": global_add_pool}
+# graph poolings by name; torch_geometric is imported when a GCN is built (importing it costs
+# seconds, and every n2r process imports this file to register the family)
+POOLS = ("max", "mean", "sum")
+
+
+def pool_function(name: str):
+    from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
+
+    return {"max": global_max_pool, "mean": global_mean_pool, "sum": global_add_pool}[name]
 
 
 def degree_encoding(edge_index: torch.Tensor, num_nodes: int, bins: int,
@@ -44,6 +51,8 @@ class GCNEncoder(nn.Module):
                  normalize: bool = False):
         super().__init__()
         dims = [in_channels + degree_bins] + [hidden] * num_layers
+        from torch_geometric.nn import GCNConv
+
         self.convs = nn.ModuleList(GCNConv(a, b, normalize=normalize) for a, b in zip(dims[:-1], dims[1:]))
         self.dropout = dropout
         self.degree_bins = degree_bins
@@ -85,7 +94,7 @@ class GCNPredictor(Predictor):
     def __init__(self, encoder: GCNEncoder, hidden: int, num_classes: int, dropout: float, pooling: str):
         super().__init__()
         self.encoder = encoder
-        self.pool = POOLS[pooling]
+        self.pool = pool_function(pooling)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, num_classes)
 
