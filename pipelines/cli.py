@@ -91,8 +91,8 @@ def _sweep(args: argparse.Namespace) -> int:
     resources = ray_resources(args.address)
     for spec in specs:                                      # refused before a local Ray is started for them
         check_fits(spec, resources)
+    root = Storage.resolve(args.storage).check_reachable()
     ensure_ray(args.address)
-    root = Storage.resolve(args.storage)
     dirs, useful, capacity = [], 0.0, 0.0
     for spec in specs:
         sweep_dir = root.child(spec.name)
@@ -109,7 +109,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    storage = Storage.resolve(args.sweep_dir)
+    storage = Storage.resolve(args.sweep_dir).check_reachable()
     if not storage.is_file(SWEEP_FILE):
         raise FileNotFoundError(f"{storage.uri}/{SWEEP_FILE}: not a sweep folder")
     source = f"{storage.uri}/{SWEEP_FILE}"
@@ -125,7 +125,7 @@ def _resume(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from pipelines.export import export_sweep
 
-    bundles = export_sweep(args.sweep_dir, args.out, cache_dir=args.cache)
+    bundles = export_sweep(Storage.resolve(args.sweep_dir).check_reachable(), args.out, cache_dir=args.cache)
     for study, path in bundles.items():
         print(f"{study}: {path}")
     return 0

@@ -41,6 +41,23 @@ class Storage:
             raise ConfigError(f"--storage {location}: not a storage URI pyarrow can open ({exc})") from None
         return cls(fs, path.rstrip("/"), location.rstrip("/"))
 
+    def check_reachable(self) -> "Storage":
+        """Refuse storage a sweep could not write to, before Ray starts: one request to the bucket
+        (object storage) names the URI and the cause — a missing bucket, refused credentials, an
+        endpoint that does not answer (``AWS_ENDPOINT_URL`` points S3 clients such as MinIO or
+        Ceph elsewhere). Local folders and a caller's filesystem are not checked."""
+        if self.is_local or self.custom:
+            return self
+        bucket = self.path.split("/", 1)[0]
+        try:
+            info = self.fs.get_file_info(bucket)
+        except OSError as exc:        # pyarrow's S3 errors: access denied, connection refused, …
+            raise ConfigError(f"--storage {self.uri}: cannot reach bucket {bucket!r}{_endpoint()}: "
+                              f"{str(exc).strip().splitlines()[-1]}") from None
+        if info.type == pafs.FileType.NotFound:
+            raise ConfigError(f"--storage {self.uri}: bucket {bucket!r} does not exist{_endpoint()}; create it first")
+        return self
+
     # -------------------------------------------------------------- naming
     @property
     def is_local(self) -> bool:
@@ -118,6 +135,13 @@ class Storage:
         else:
             self.fs.create_dir(posixpath.dirname(target), recursive=True)
         pafs.copy_files(str(local), target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
+
+
+def _endpoint() -> str:
+    import os
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return f" at {endpoint}" if endpoint else ""
 
 
 class Staging:

@@ -1,0 +1,122 @@
+"""A sweep kept in object storage: a real S3 server (moto's, on 127.0.0.1) reached through
+``s3://bucket/prefix`` and ``AWS_ENDPOINT_URL``, exactly as a user points n2r at MinIO or a
+private S3. The sweep runs as a user runs it — the ``n2r`` command, its own local Ray."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pyarrow.fs as pafs
+import pytest
+import yaml
+
+from tests.helpers import TINY_SWEEP
+
+N2R = [sys.executable, "-m", "pipelines.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+ALLOW_ALL = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+
+
+@pytest.fixture(scope="module")
+def s3_env():
+    """A moto S3 server that checks credentials (its first 3 requests, which create the IAM user
+    and key, excepted), with bucket ``n2r-test``; the environment a user's shell would have."""
+    previous = os.environ.get("INITIAL_NO_AUTH_ACTION_COUNT")
+    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"                 # read when moto is imported
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
+                       aws_secret_access_key="setup")
+    iam.create_user(UserName="n2r")
+    key = iam.create_access_key(UserName="n2r")["AccessKey"]
+    iam.put_user_policy(UserName="n2r", PolicyName="all", PolicyDocument=ALLOW_ALL)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+           "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    env.pop("RAY_ADDRESS", None)
+    env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                 aws_secret_access_key=key["SecretAccessKey"]).create_bucket(Bucket="n2r-test")
+    yield env
+    server.stop()
+    if previous is None:
+        os.environ.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
+    else:
+        os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = previous
+
+
+def filesystem(env) -> pafs.S3FileSystem:
+    return pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], access_key=env["AWS_ACCESS_KEY_ID"],
+                             secret_key=env["AWS_SECRET_ACCESS_KEY"], region="us-east-1")
+
+
+def n2r(env, *args, cwd, timeout=300):
+    return subprocess.run([*N2R, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def bucket_files(env, prefix: str) -> set[str]:
+    fs = filesystem(env)
+    selector = pafs.FileSelector(f"n2r-test/{prefix}", recursive=True, allow_not_found=True)
+    return {info.path[len(f"n2r-test/{prefix}/"):] for info in fs.get_file_info(selector)
+            if info.type == pafs.FileType.File}
+
+
+@pytest.mark.parametrize("change, storage, message", [
+    ({}, "s3://no-such-bucket/sweeps",
+     "--storage s3://no-such-bucket/sweeps: bucket 'no-such-bucket' does not exist at http://127.0.0.1:"),
+    ({"AWS_SECRET_ACCESS_KEY": "wrong"}, "s3://n2r-test/sweeps",
+     "--storage s3://n2r-test/sweeps: cannot reach bucket 'n2r-test' at http://127.0.0.1:"),
+])
+def test_unusable_storage_is_refused_naming_the_uri_before_ray_starts(s3_env, tmp_path, change, storage, message):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_SWEEP))
+    done = n2r({**s3_env, **change}, "sweep", str(tmp_path / "tiny.yaml"), "--storage", storage, cwd=tmp_path,
+               timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
+    assert "ACCESS_DENIED" in done.stderr or not change                       # the server's reason, last line
+    assert "Started a local Ray instance" not in done.stderr
+
+
+def test_an_endpoint_that_does_not_answer_is_refused_naming_the_uri(s3_env, tmp_path):
+    env = {**s3_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}      # nothing listens there
+    done = n2r(env, "export", "s3://n2r-test/sweeps/tiny", "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "--storage s3://n2r-test/sweeps/tiny: cannot reach bucket 'n2r-test' at http://127.0.0.1:" in done.stderr
+
+
+def test_a_sweep_on_s3_is_read_back_from_another_folder(s3_env, tmp_path):
+    """Sweep file, Tune state, trial checkpoints, summary and the exported bundles land in the
+    bucket; ``n2r export`` from an empty working folder (nothing local) reads them back."""
+    spec = {**TINY_SWEEP, "search": {**TINY_SWEEP["search"], "num_samples": 2}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(spec))
+    run_dir, other = tmp_path / "driver", tmp_path / "elsewhere"
+    run_dir.mkdir()
+    other.mkdir()
+    done = n2r(s3_env, "sweep", str(tmp_path / "tiny.yaml"), "--storage", "s3://n2r-test/sweeps",
+               "--cache", str(tmp_path / "cache"), cwd=run_dir, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    files = bucket_files(s3_env, "sweeps/tiny")
+    assert {"sweep.yaml", "summary.json"} <= files, sorted(files)
+    assert any(f.endswith("checkpoint.pt") for f in files), sorted(files)            # trial checkpoints
+    assert any(f.startswith("synthetic-text-gru-n2r/experiment_state") for f in files), sorted(files)
+    summary = json.loads(filesystem(s3_env).open_input_stream("n2r-test/sweeps/tiny/summary.json").read())
+    best = summary["studies"]["synthetic-text-gru-n2r"]["best"]
+    assert len(summary["studies"]["synthetic-text-gru-n2r"]["trials"]) == 2 and best is not None
+    exported = n2r(s3_env, "export", "s3://n2r-test/sweeps/tiny", "--out", str(other / "bundles"),
+                   "--cache", str(tmp_path / "cache"), cwd=other, timeout=300)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    card = json.loads(next((other / "bundles").rglob("metrics.json")).read_text())
+    assert card["trial_id"] == best["trial_id"]
+    assert not list(run_dir.iterdir())                                              # nothing left on the driver's disk
