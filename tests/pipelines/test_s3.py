@@ -1,11 +1,12 @@
-"""A sweep kept in object storage: a real S3 server (moto's, on 127.0.0.1) reached through
-``s3://bucket/prefix`` and ``AWS_ENDPOINT_URL``, exactly as a user points n2r at MinIO or a
-private S3. The sweep runs as a user runs it — the ``n2r`` command, its own local Ray."""
+"""A sweep kept in object storage: a real S3 server (moto's, on 127.0.0.1, checking credentials)
+reached through ``s3://bucket/prefix`` and ``AWS_ENDPOINT_URL``, exactly as a user points n2r at
+MinIO or a private S3. Sweeps run as a user runs them — the ``n2r`` command, its own local Ray."""
 import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 
 import pyarrow.fs as pafs
 import pytest
@@ -96,27 +97,54 @@ def test_an_endpoint_that_does_not_answer_is_refused_naming_the_uri(s3_env, tmp_
     assert "--storage s3://n2r-test/sweeps/tiny: cannot reach bucket 'n2r-test' at http://127.0.0.1:" in done.stderr
 
 
-def test_a_sweep_on_s3_is_read_back_from_another_folder(s3_env, tmp_path):
-    """Sweep file, Tune state, trial checkpoints, summary and the exported bundles land in the
-    bucket; ``n2r export`` from an empty working folder (nothing local) reads them back."""
-    spec = {**TINY_SWEEP, "search": {**TINY_SWEEP["search"], "num_samples": 2}}
+def test_a_sweep_whose_driver_and_disk_are_lost_resumes_from_the_bucket_alone(s3_env, tmp_path):
+    """The driver (and the local Ray it started) is killed mid-sweep, and its working folder, Ray
+    folder and data cache are deleted; ``n2r resume`` from another folder, with a fresh Ray and
+    cache, finishes the sweep from the bucket: the budget kept, no configuration run twice, every
+    trial's epochs contiguous. Sweep file, Tune state, checkpoints, summary and export are in the
+    bucket, and ``n2r export`` from a third, empty folder reads them back."""
+    import shutil
+    import signal
+    import time
+
+    spec = {**TINY_SWEEP, "search": {**TINY_SWEEP["search"], "num_samples": 4},
+            "base": {**TINY_SWEEP["base"], "train": {**TINY_SWEEP["base"]["train"], "epochs": 4}}}
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(spec))
-    run_dir, other = tmp_path / "driver", tmp_path / "elsewhere"
-    run_dir.mkdir()
-    other.mkdir()
-    done = n2r(s3_env, "sweep", str(tmp_path / "tiny.yaml"), "--storage", "s3://n2r-test/sweeps",
-               "--cache", str(tmp_path / "cache"), cwd=run_dir, timeout=400)
-    assert done.returncode == 0, done.stderr[-3000:]
-    files = bucket_files(s3_env, "sweeps/tiny")
-    assert {"sweep.yaml", "summary.json"} <= files, sorted(files)
-    assert any(f.endswith("checkpoint.pt") for f in files), sorted(files)            # trial checkpoints
+    driver_disk, elsewhere, third = tmp_path / "driver", tmp_path / "elsewhere", tmp_path / "third"
+    for folder in (driver_disk, elsewhere, third):
+        folder.mkdir()
+    # Ray's folders: short paths (its sockets live there; a Unix socket path has at most 107 bytes)
+    ray_lost, ray_fresh = (tempfile.mkdtemp(prefix="n2r-ray-", dir="/tmp") for _ in range(2))
+    lost = {**s3_env, "RAY_TMPDIR": ray_lost, "N2R_CACHE": str(driver_disk / "cache")}
+    log = tmp_path / "driver.log"                                             # kept for a failure
+    with log.open("w") as sink:
+        driver = subprocess.Popen([*N2R, "sweep", str(tmp_path / "tiny.yaml"), "--storage", "s3://n2r-test/lost",
+                                   "--no-export"], env=lost, cwd=driver_disk, stdout=sink, stderr=sink,
+                                  start_new_session=True)
+    deadline = time.time() + 240
+    while not sum(f.endswith("checkpoint.pt") for f in bucket_files(s3_env, "lost/tiny")) >= 3:
+        assert time.time() < deadline and driver.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.5)
+    os.killpg(driver.pid, signal.SIGKILL)                 # the driver and the local Ray it started
+    driver.wait(timeout=30)
+    shutil.rmtree(driver_disk, ignore_errors=True)       # the driver's disk is gone
+    shutil.rmtree(ray_lost, ignore_errors=True)
+    assert "summary.json" not in bucket_files(s3_env, "lost/tiny")
+    fresh = {**s3_env, "RAY_TMPDIR": ray_fresh, "N2R_CACHE": str(elsewhere / "cache")}
+    resumed = n2r(fresh, "resume", "s3://n2r-test/lost/tiny", cwd=elsewhere, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    files = bucket_files(s3_env, "lost/tiny")
+    assert {"sweep.yaml", "summary.json", "report.html", "explanations.json"} <= files, sorted(files)
     assert any(f.startswith("synthetic-text-gru-n2r/experiment_state") for f in files), sorted(files)
-    summary = json.loads(filesystem(s3_env).open_input_stream("n2r-test/sweeps/tiny/summary.json").read())
-    best = summary["studies"]["synthetic-text-gru-n2r"]["best"]
-    assert len(summary["studies"]["synthetic-text-gru-n2r"]["trials"]) == 2 and best is not None
-    exported = n2r(s3_env, "export", "s3://n2r-test/sweeps/tiny", "--out", str(other / "bundles"),
-                   "--cache", str(tmp_path / "cache"), cwd=other, timeout=300)
+    assert any(f.startswith("export/synthetic-text-gru-n2r/") for f in files), sorted(files)
+    summary = json.loads(filesystem(s3_env).open_input_stream("n2r-test/lost/tiny/summary.json").read())
+    study = summary["studies"]["synthetic-text-gru-n2r"]
+    assert len(study["trials"]) == 4                                           # the budget is respected
+    assert len({tuple(sorted(t["params"].items())) for t in study["trials"]}) == 4   # none ran twice
+    assert all(t["curves"]["epoch"] == [1, 2, 3, 4] for t in study["trials"])  # every epoch once, in order
+    exported = n2r(fresh, "export", "s3://n2r-test/lost/tiny", "--out", str(third / "bundles"), cwd=third)
     assert exported.returncode == 0, exported.stderr[-3000:]
-    card = json.loads(next((other / "bundles").rglob("metrics.json")).read_text())
-    assert card["trial_id"] == best["trial_id"]
-    assert not list(run_dir.iterdir())                                              # nothing left on the driver's disk
+    card = json.loads((third / "bundles" / "synthetic-text-gru-n2r" / "metrics.json").read_text())
+    assert card["trial_id"] == study["best"]["trial_id"]
+    assert card["checkpoint"].startswith("s3://n2r-test/lost/tiny/")
+    shutil.rmtree(ray_fresh, ignore_errors=True)
