@@ -128,14 +128,18 @@ def length_sorted_batches(indices: Sequence[int], lengths: Sequence[int], batch_
     return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
+def _check_rank(rank: int, world_size: int) -> None:
+    if not 0 <= rank < world_size:
+        raise ValueError(f"shard_batches: rank {rank} outside a world of {world_size}")
+
+
 def shard_batches(batches: Sequence[list[int]], rank: int, world_size: int) -> list[list[int]]:
     """Rank ``rank``'s share of one epoch's batches: whole batches ``rank, rank + N, …`` (so each
     has the shape it has in a one-worker run), every rank the same number of steps (data-parallel
     ranks step together). When the batch count is not a multiple of N, the last
     ``count mod N`` batches are pooled and dealt out in N contiguous parts, so every example is
     still seen exactly once per epoch. ``world_size`` 1 returns ``batches`` unchanged."""
-    if not 0 <= rank < world_size:
-        raise ValueError(f"shard_batches: rank {rank} outside a world of {world_size}")
+    _check_rank(rank, world_size)
     if world_size == 1:
         return list(batches)
     full = len(batches) - len(batches) % world_size
@@ -165,7 +169,7 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         self.lengths = torch.as_tensor(list(lengths))
         self.batch_size, self.window, self.generator = batch_size, max(int(window), 1), generator
         self.rank, self.world_size = rank, world_size
-        shard_batches([[0]] * world_size, rank, world_size)     # refuses a rank outside the world now
+        _check_rank(rank, world_size)
 
     def epoch_batches(self) -> list[list[int]]:
         """The whole epoch's batches (every rank's), in order; advances the generator."""

@@ -3,8 +3,9 @@
 A bundle folder holds ``config.yaml`` (the complete run config; ``n2r train`` reproduces the
 run from it), ``model.safetensors`` (the dev-selected weights), what the encoder family stores
 (the GRU's vocabulary ``vocab.txt``; BERT's Hugging Face tokenizer and encoder config, ``hf/``),
-``metrics.json`` (the metrics card) and ``manifest.json`` with the SHA-256 of every other file. :func:`load_bundle` refuses a bundle
-whose files do not match their manifest, and never unpickles anything.
+``metrics.json`` (the metrics card) and ``manifest.json`` with the SHA-256 of every other file.
+:func:`load_bundle` refuses a bundle whose files do not match their manifest, and never unpickles
+anything.
 """
 from __future__ import annotations
 

@@ -44,18 +44,26 @@ def broadcast_parameters(model: nn.Module, src: int = 0) -> None:
         dist.broadcast(tensor.data, src)
 
 
-def assert_replicas_equal(model: nn.Module) -> None:
-    """Raise if any rank's parameters differ from rank 0's (an optional check after each step:
-    one small all-gather of exact float64 fingerprints)."""
+def assert_same_on_every_rank(values: torch.Tensor, what: str) -> None:
+    """Raise if ``values`` differ between ranks: one small all-gather of exact float64
+    fingerprints (count, sum, position-weighted sum), naming ``what`` and the first rank that
+    differs from rank 0."""
     if not is_distributed():
         return
-    params = [p.detach().double().flatten() for p in model.parameters()]
-    flat = torch.cat(params)
+    flat = values.detach().double().flatten()
     weights = torch.arange(1, flat.numel() + 1, dtype=torch.float64, device=flat.device).remainder_(997)
-    fingerprint = torch.stack([flat.sum(), (flat * flat).sum(), (flat * weights).sum()])
+    count = torch.tensor(float(flat.numel()), dtype=torch.float64, device=flat.device)
+    fingerprint = torch.stack([count, flat.sum(), (flat * weights).sum()])
     gathered = [torch.empty_like(fingerprint) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, fingerprint)
     for rank, other in enumerate(gathered[1:], 1):
         if not torch.equal(other, gathered[0]):
-            raise RuntimeError(f"data-parallel replicas diverged: rank {rank} differs from rank 0 "
-                               f"({other.tolist()} vs {gathered[0].tolist()})")
+            raise RuntimeError(f"{what}: rank {rank} differs from rank 0 "
+                               f"({other.tolist()} vs {gathered[0].tolist()}: count, sum, ordered sum)")
+
+
+def assert_replicas_equal(model: nn.Module) -> None:
+    """Raise if any rank's parameters differ from rank 0's (an optional check after each step)."""
+    if is_distributed():
+        assert_same_on_every_rank(torch.cat([p.detach().flatten() for p in model.parameters()]),
+                                  "data-parallel replicas diverged")

@@ -27,8 +27,9 @@ import pyarrow.compute as pc
 import torch
 
 from n2r.config import ConfigError, RunConfig
-from n2r.data import prepare_data
-from n2r.distributed import allreduce_gradients, assert_replicas_equal, broadcast_parameters
+from n2r.data import GRAPH, prepare_data
+from n2r.distributed import (allreduce_gradients, assert_replicas_equal, assert_same_on_every_rank,
+                             broadcast_parameters)
 from n2r.engine import FitResult, fit, resolve_device
 from n2r.objectives import build_objective
 from n2r.training import build_model, run_loaders
@@ -54,27 +55,14 @@ def _restore(checkpoint, into: Path) -> bool:
     return True
 
 
-def check_same_data(data, world_size: int) -> None:
+def check_same_data(data) -> None:
     """Every rank must deal out the same epoch order, so they must hold the same rows in the same
-    order: compare a fingerprint of the training split's example sizes across ranks (one small
-    all-gather) and raise naming the ranks if they differ (a shard would repeat or miss rows)."""
-    from n2r.distributed import is_distributed
-
-    if world_size == 1 or not is_distributed():
-        return
-    import torch.distributed as dist
-
+    order: compare the training examples' sizes across ranks (a shard would otherwise repeat or
+    miss rows)."""
     rows = data.splits["train"]
-    sizes = (torch.tensor([g.num_edges for g in rows], dtype=torch.float64) if data.kind == "graph" else
-             torch.from_numpy(pc.list_value_length(rows.column("input_ids")).to_numpy().astype("float64")))
-    weights = torch.arange(1, len(sizes) + 1, dtype=torch.float64).remainder_(997)
-    mine = torch.stack([torch.tensor(float(len(sizes)), dtype=torch.float64), sizes.sum(), (sizes * weights).sum()])
-    gathered = [torch.empty_like(mine) for _ in range(world_size)]
-    dist.all_gather(gathered, mine)
-    for rank, other in enumerate(gathered[1:], 1):
-        if not torch.equal(other, gathered[0]):
-            raise RuntimeError(f"data-parallel ranks read different training data: rank {rank} "
-                               f"{other.tolist()} vs rank 0 {gathered[0].tolist()} (rows, size sum, ordered sum)")
+    sizes = (torch.tensor([g.num_edges for g in rows]) if data.kind == GRAPH else
+             torch.from_numpy(pc.list_value_length(rows.column("input_ids")).to_numpy()))
+    assert_same_on_every_rank(sizes, "data-parallel ranks read different training data")
 
 
 class TrainSession:
@@ -96,7 +84,7 @@ class TrainSession:
         data = worker_data(self.config["kind"], {s: self.ray_train.get_dataset_shard(s) for s in ("train", "dev")},
                            self.config.get("pad_id", 0))
         world = self.context.get_world_size()
-        check_same_data(data, world)
+        check_same_data(data)
         return (*run_loaders(data, cfg, pin_memory, rank=self.rank, world_size=world), self.config["model_inputs"])
 
     def restored_checkpoint(self, into: Path) -> bool:

@@ -80,7 +80,6 @@ class CacheEntry:
         text with its vocabulary and GloVe rows (or the checkpoint's tokenizer)."""
         from n2r.data import GRAPH, TEXT, PreparedData
         from n2r.data.schema import graphs_from_table
-
         from n2r.models.family import family_of
 
         meta = self.meta
@@ -89,8 +88,8 @@ class CacheEntry:
         info = {"variant": meta["variant"], "skipped": meta["skipped"], **meta["info"]}
         if meta["kind"] == GRAPH:
             splits = {s: graphs_from_table(self.table(s)) for s in SPLITS}
-            return PreparedData(GRAPH, splits, inputs=family.model_inputs(model, num_features=splits["train"][0].x.shape[1]),
-                                info=info)
+            features = splits["train"][0].x.shape[1]
+            return PreparedData(GRAPH, splits, inputs=family.model_inputs(model, num_features=features), info=info)
         if meta["tokenizer"] != tokenizer_key(model):
             raise DataError(self.directory, f"cache entry tokenized for {meta['tokenizer']}, not for "
                             f"{tokenizer_key(model)}; open it with prepare(..., model=...)")
