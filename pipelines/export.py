@@ -1,7 +1,7 @@
 """``n2r export``: the best trial of every study of a sweep → a production bundle.
 
 Selection uses the sweep summary (dev ``score`` only). The exported weights are the trial's
-dev-selected state (``best_state`` in the latest checkpoint Ray recorded for it); the test split
+dev-selected state (``best_state`` in its latest checkpoint, as the summary records it); the test split
 is evaluated here, once, for the metrics card — never for selection. Reads only the sweep's
 storage (local or a URI): no running Ray cluster is needed.
 """
@@ -22,33 +22,21 @@ from n2r.engine import resolve_device
 from n2r.models import build_rationalizer
 from n2r.training import test_metrics
 from pipelines.storage import Storage
-from pipelines.layout import CHECKPOINT_FILE, SUMMARY_FILE, train_run_folder
+from pipelines.layout import CHECKPOINT_FILE, SUMMARY_FILE
 from n2r.data import prepare_data
 
 
 logger = logging.getLogger(__name__)
 
-def latest_checkpoint(storage: Storage, trial: dict[str, Any], study: str) -> str:
-    """The ``checkpoint.pt`` of a trial's latest checkpoint (a path relative to the sweep folder),
-    as Ray recorded it: the Tune trial's own (single-process trials; the summary holds it) or its
-    Ray Train run's (multi-worker trials; :meth:`ray.train.Result.from_path` reads the run's
-    checkpoint record from the storage, no cluster needed). The dev-selected weights travel in
-    every checkpoint (``best_state``): Ray's score-ordered retention keeps the *later* of equal
-    scores, while the engine selects the *first* best epoch, as the reference does."""
-    folder = trial.get("checkpoint")
-    if not folder:
-        from ray.train import Result
-
-        run = train_run_folder(study, trial["trial_id"])
-        try:
-            where = storage.child(*run.split("/")).ray_args()        # as the run was given its storage
-            result = Result.from_path(where["storage_path"], storage_filesystem=where["storage_filesystem"])
-        except RuntimeError as exc:          # no such run, or no checkpoint record in it
-            raise CheckpointError(f"{storage.uri}/{run}: no Ray Train run of trial {trial['trial_id']} ({exc})") from None
-        if result.checkpoint is None:
-            raise CheckpointError(f"{storage.uri}/{run}: trial {trial['trial_id']} has no checkpoint")
-        folder = storage.relative(result.checkpoint.path)
-    return posixpath.join(folder, CHECKPOINT_FILE)
+def checkpoint_file(storage: Storage, trial: dict[str, Any]) -> str:
+    """The ``checkpoint.pt`` of a trial's latest checkpoint (relative to the sweep folder), as the
+    summary recorded it (:func:`pipelines.summary.latest_checkpoint`: the Tune trial's, or its Ray
+    Train run's). The dev-selected weights travel in every checkpoint (``best_state``): Ray's
+    score-ordered retention keeps the *later* of equal scores, while the engine selects the
+    *first* best epoch, as the reference does."""
+    if not trial.get("checkpoint"):
+        raise CheckpointError(f"{storage.uri}/{trial.get('path')}: trial {trial.get('trial_id')} has no checkpoint")
+    return posixpath.join(trial["checkpoint"], CHECKPOINT_FILE)
 
 
 def local_copy(storage: Storage, relative: str, scratch: Path) -> Path:
@@ -74,7 +62,7 @@ def export_sweep(sweep_dir: str | Path | Storage, out: str | Path, cache_dir: st
             if best is None:
                 logger.warning("%s: no finished trial, nothing to export", study)
                 continue
-            relative = latest_checkpoint(storage, best, study)
+            relative = checkpoint_file(storage, best)
             checkpoint = local_copy(storage, relative, Path(work) / study / CHECKPOINT_FILE)
             bundles[study] = export_checkpoint(checkpoint, out / study, cache_dir=cache_dir,
                                                extra={"study": study, "trial_id": best["trial_id"],

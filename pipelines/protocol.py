@@ -15,7 +15,6 @@ import json
 import statistics
 from pathlib import Path
 
-from pipelines.layout import SEEDS_SUFFIX
 
 BUNDLES = "bundles"          # STORAGE/NAME/bundles/STUDY-seedN: each retrained seed's exported bundle
 
@@ -64,11 +63,11 @@ def evaluate_study(storage, study, info: dict, cache_dir: str | None, work: Path
     """Export every retrained seed of a :class:`~pipelines.spec.Study` (test evaluated once each)
     and collect the figures: ``{"objective", "params", "runs"}``."""
     study_name = study.name
-    from pipelines.export import export_checkpoint, latest_checkpoint, local_copy
+    from pipelines.export import checkpoint_file, export_checkpoint, local_copy
 
     runs = []
     for seed_run in info.get("seeds", []):
-        relative = latest_checkpoint(storage, seed_run["path"], study_name + SEEDS_SUFFIX, seed_run["trial_id"])
+        relative = checkpoint_file(storage, seed_run)
         checkpoint = local_copy(storage, relative, work / f"{study_name}-{seed_run['seed']}.pt")
         name = f"{study_name}-seed{seed_run['seed']}"
         bundle = export_checkpoint(checkpoint, work / name, cache_dir=cache_dir)

@@ -3,13 +3,18 @@ trial by the tuning score, useful-work time, and what a hard kill left behind.""
 from __future__ import annotations
 
 import json
+import logging
 import posixpath
 from typing import Any
 
-from pipelines.layout import WALL_FILE
+import pandas as pd
+
+from pipelines.layout import HISTORY_FILE, WALL_FILE, train_run_folder
 from pipelines.spec import SweepSpec
 from pipelines.storage import Storage
+from pipelines.history import redone_epochs
 
+logger = logging.getLogger(__name__)
 
 def study_wall_time(location: Storage, elapsed: float) -> float:
     """The study's wall time over every run that worked on it: ``elapsed`` (this run's
@@ -42,49 +47,111 @@ def epoch_records(df):
 def unrecorded_trials(location: Storage, grid, storage: Storage) -> list[str]:
     """Trial folders of the study at ``location`` that the (restored) experiment does not list,
     relative to the sweep folder: trials a killed run started after Tune's last snapshot of its
-    experiment state. The search asks for their configurations again under new trials; their
-    folders are reported here, never deleted or mixed into the results."""
+    experiment state, found by their result rows or their checkpoints (on object storage a trial's
+    rows may never have been uploaded, its checkpoints always are). The search asks for their
+    configurations again under new trials; their folders are reported here, never deleted or
+    mixed into the results."""
     known = {posixpath.basename(str(result.path).rstrip("/")) for result in grid}
     found = set()
     for info in location.files():
-        parent = posixpath.dirname(info.path)
-        if info.base_name == "result.json" and posixpath.dirname(parent) == location.path:
-            if posixpath.basename(parent) not in known:
-                found.add(storage.relative(parent))
+        parts = storage.relative(info.path)[len(storage.relative(location.path)) + 1:].split("/")
+        trial_file = len(parts) == 2 and parts[1] == "result.json"
+        checkpoint_file = len(parts) == 3 and parts[1].startswith("checkpoint_")
+        if (trial_file or checkpoint_file) and parts[0] not in known:
+            found.add(storage.relative(posixpath.join(location.path, parts[0])))
     return sorted(found)
 
 
-def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage, concurrency: int) -> dict[str, Any]:
-    """The best trial as Ray's ``ResultGrid.get_best_result`` ranks them (``score``, max, over every
-    epoch: ``scope="all"``; ties go to the trial Tune lists first, the same after a restore), plus
-    per-trial curves and the useful-work share. Trial folders are recorded relative to the sweep
+def latest_checkpoint(result, storage: Storage, study: str) -> str | None:
+    """A trial's latest checkpoint folder, relative to the sweep folder, as Ray recorded it: the
+    Tune trial's own, or for a multi-worker trial its Ray Train run's (read from the storage with
+    :meth:`ray.train.Result.from_path`). None when it has none."""
+    if result.checkpoint is not None:
+        return storage.relative(result.checkpoint.path)
+    trial_id = result.metrics.get("trial_id") if result.metrics else None
+    run = storage.child(*train_run_folder(study, trial_id).split("/")) if trial_id else None
+    if run is None or not run.exists():
+        return None
+    from ray.train import Result
+
+    try:
+        where = run.ray_args()                                  # as the run was given its storage
+        train_result = Result.from_path(where["storage_path"], storage_filesystem=where["storage_filesystem"])
+    except RuntimeError:                                        # no checkpoint record in it
+        return None
+    return storage.relative(train_result.checkpoint.path) if train_result.checkpoint else None
+
+
+def checkpoint_history(storage: Storage, folder: str | None, trial_folder: str) -> tuple[str | None, dict | None]:
+    """The history (``HISTORY_FILE``) of the checkpoint at ``folder``, with that folder. If Ray's
+    record names a checkpoint whose history is not in the storage, the trial folder's checkpoint
+    that reached the furthest epoch stands in (said in the log)."""
+    if folder and storage.is_file(posixpath.join(folder, HISTORY_FILE)):
+        return folder, json.loads(storage.read_text(posixpath.join(folder, HISTORY_FILE)))
+    found = []
+    for info in storage.files(trial_folder):
+        if info.base_name == HISTORY_FILE and posixpath.basename(posixpath.dirname(info.path)).startswith("checkpoint_"):
+            candidate = storage.relative(posixpath.dirname(info.path))
+            history = json.loads(storage.read_text(posixpath.join(candidate, HISTORY_FILE)))
+            found.append((len(history["epochs"]), candidate, history))
+    if not found:
+        return folder, None
+    _, candidate, history = max(found)
+    logger.warning("%s: Ray records checkpoint %s, which has no %s in %s; using %s", trial_folder, folder,
+                   HISTORY_FILE, storage.uri, candidate)
+    return candidate, history
+
+
+CURVES = ("epoch", "score", "dev_accuracy", "dev_sparsity", "dev_f1", "epoch_time_s")
+
+
+def rank(trial: dict[str, Any]) -> tuple:
+    """How the best trial is chosen: the highest dev ``score`` over its epochs; of equal scores the
+    one that reached it at the earlier epoch, then the smaller trial id — the same after a restore,
+    whatever order Tune lists the trials in."""
+    return trial["best_score"], -trial["best_epoch"], tuple(-ord(c) for c in trial["trial_id"])
+
+
+def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage, concurrency: int,
+                    study: str = "") -> dict[str, Any]:
+    """Per trial of Ray's ``ResultGrid``: its curves, best epoch and latest checkpoint; the best trial
+    (:func:`rank`) and the useful-work share. A trial's curves are its latest checkpoint's history
+    (every epoch of the run that continued), not Tune's result rows: a restored trial's rows lose
+    the epochs its killed run reported after Tune's last snapshot (seen on a local folder), and on
+    object storage the rows of a killed driver may never have been uploaded (seen: epochs 2–4 of
+    4) — so the ranking reads the histories too. Redone epochs: the most of what the restarts
+    counted and the epochs Tune recorded twice. Trial folders are recorded relative to the sweep
     folder, so the summary stays valid when the storage is read from elsewhere."""
     trials = []
     for result in grid:
         df = result.metrics_dataframe
-        if df is None or df.empty:
+        path = storage.relative(result.path)
+        checkpoint, history = checkpoint_history(storage, latest_checkpoint(result, storage, study), path)
+        restarts = len(history["restarts"]) if history else 0
+        if history is not None and history["epochs"]:
+            records, redone = pd.DataFrame(history["epochs"]), redone_epochs(history)
+            if df is not None and not df.empty:
+                redone = max(redone, epoch_records(df)[1])
+        elif df is not None and not df.empty:
+            records, redone = epoch_records(df)
+        else:
             trials.append({"trial_id": result.metrics.get("trial_id") if result.metrics else None, "epochs": [],
                            "error": str(result.error) if result.error else None})
             continue
-        df, redone = epoch_records(df)
+        trial_id = result.metrics.get("trial_id") if result.metrics else None
+        if trial_id is None and df is not None and not df.empty:
+            trial_id = df["trial_id"].iloc[-1]
         params = {k: v for k, v in result.config.items() if "." in k}
-        curves = {c: df[c].tolist() for c in ("epoch", "score", "dev_accuracy", "dev_sparsity", "dev_f1",
-                                              "epoch_time_s") if c in df}
-        best_row = df.loc[df["score"].idxmax()]
-        trials.append({"trial_id": str(df["trial_id"].iloc[-1]), "params": params,
-                       "path": storage.relative(result.path),
-                       # the trial's latest checkpoint as Tune recorded it (None: a multi-worker trial,
-                       # whose checkpoints are its Ray Train run's — pipelines/export.py reads those)
-                       "checkpoint": storage.relative(result.checkpoint.path) if result.checkpoint else None,
+        curves = {c: records[c].tolist() for c in CURVES if c in records}
+        best_row = records.loc[records["score"].idxmax()]
+        trials.append({"trial_id": str(trial_id), "params": params, "path": path,
+                       "checkpoint": checkpoint,       # the latest checkpoint: its best_state is what export takes
                        "best_score": float(best_row["score"]), "best_epoch": int(best_row["epoch"]),
-                       "best_dev": {c[4:]: float(best_row[c]) for c in df.columns if c.startswith("dev_")},
-                       "curves": curves, "redone_epochs": redone,
+                       "best_dev": {c[4:]: float(best_row[c]) for c in records.columns if c.startswith("dev_")},
+                       "curves": curves, "redone_epochs": int(redone), "restarts": restarts,
                        "error": str(result.error) if result.error else None})
     scored = [t for t in trials if t.get("best_score") is not None]
-    best = None
-    if scored:
-        chosen = storage.relative(grid.get_best_result(metric="score", mode="max", scope="all").path)
-        best = next(t for t in scored if t["path"] == chosen)
+    best = max(scored, key=rank, default=None)
     # useful work: the epochs' training + dev evaluation, summed over trials
     train_time = sum(sum(t["curves"].get("epoch_time_s", [])) for t in scored)
     return {"trials": trials, "best": best, "wall_time_s": wall_time_s, "train_time_s": train_time,

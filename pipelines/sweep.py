@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 
 from n2r.config import ConfigError, RunConfig
-from pipelines.layout import KEEP_CHECKPOINTS, SEEDS_SUFFIX, SUMMARY_FILE, SWEEP_FILE, TRAIN_RUNS, train_run_name
+from pipelines.layout import (KEEP_CHECKPOINTS, SEEDS_SUFFIX, SUMMARY_FILE, SWEEP_FILE, TRAIN_RUNS, train_run_name,
+                              trial_folder_name)
 from pipelines.spec import Study, SweepSpec, apply_params
 from pipelines.storage import Storage
 from pipelines.summary import study_wall_time, summarize_study, unrecorded_trials
@@ -76,14 +77,14 @@ def _tuner(spec: SweepSpec, study: Study, storage: Storage, cache_dir: str | Non
         param_space={**_trial_constants(spec, study.run, storage.child(study.name), cache_dir), **spec.param_space()},
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.num_samples,
                                     max_concurrent_trials=spec.max_concurrent_trials or _concurrency(spec),
-                                    reuse_actors=True),
+                                    reuse_actors=True, trial_dirname_creator=trial_folder_name),
         run_config=_tune_run_config(study.name, storage))
 
 
 def _trial_constants(spec: SweepSpec, run: dict[str, Any], experiment: Storage, cache_dir: str | None) -> dict:
     """What every trial of one Tune experiment gets besides the sampled values."""
     return {"run": run, "cache_dir": cache_dir, "num_workers": spec.num_workers, "use_gpu": spec.use_gpu,
-            "resources_per_worker": spec.resources_per_worker,
+            "resources_per_worker": spec.resources_per_worker, "experiment_storage": experiment.ray_args(),
             "train_storage": experiment.child(TRAIN_RUNS).ray_args()}
 
 
@@ -103,7 +104,7 @@ def _seeds_tuner(spec: SweepSpec, study: Study, params: dict[str, Any], storage:
                    "train.seed": tune.grid_search(spec.retrain_seeds)}
     return tune.Tuner(tune.with_resources(run_trial, _resources(spec)), param_space=param_space,
                       tune_config=tune.TuneConfig(max_concurrent_trials=spec.max_concurrent_trials or _concurrency(spec),
-                                                  reuse_actors=True),
+                                                  reuse_actors=True, trial_dirname_creator=trial_folder_name),
                       run_config=_tune_run_config(name, storage))
 
 
@@ -186,7 +187,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
         t0 = time.perf_counter()
         grid = tuner.fit()
         summary = summarize_study(grid, study_wall_time(location, time.perf_counter() - t0), spec, storage,
-                                  spec.max_concurrent_trials or _concurrency(spec))
+                                  spec.max_concurrent_trials or _concurrency(spec), study=name)
         summary["unrecorded_trials"] = unrecorded_trials(location, grid, storage)
         return summary
 
@@ -196,7 +197,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, cache_dir: str | None = No
             params = {k: v for k, v in summary["best"]["params"].items() if k != "train.seed"}
             seeds = fit(study.name + SEEDS_SUFFIX, lambda: _seeds_tuner(spec, study, params, storage, cache_dir))
             summary["seeds"] = [{"seed": int(t["params"]["train.seed"]), **{k: t[k] for k in (
-                "trial_id", "path", "best_score", "best_epoch", "best_dev")}} for t in seeds["trials"] if t.get("params")]
+                "trial_id", "path", "checkpoint", "best_score", "best_epoch", "best_dev")}} for t in seeds["trials"] if t.get("params")]
             summary["seeds"].sort(key=lambda t: t["seed"])
             summary["unrecorded_trials"] += seeds["unrecorded_trials"]
             summary["train_time_s"] += seeds["train_time_s"]

@@ -18,6 +18,7 @@ copy) and report metrics plus a checkpoint after every epoch. It runs
 from __future__ import annotations
 
 import math
+import posixpath
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,6 +34,7 @@ from n2r.distributed import (allreduce_gradients, assert_replicas_equal, assert_
 from n2r.engine import FitResult, fit, resolve_device
 from n2r.objectives import build_objective
 from n2r.training import build_model, run_loaders
+from pipelines import history
 from pipelines.layout import CHECKPOINT_FILE, KEEP_CHECKPOINTS
 
 
@@ -46,13 +48,31 @@ def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
-def _restore(checkpoint, into: Path) -> bool:
-    """Copy the orchestrator's latest checkpoint (if any) to ``into``; True when there was one."""
-    if checkpoint is None:
-        return False
-    with checkpoint.as_directory() as folder:
-        shutil.copy(Path(folder) / CHECKPOINT_FILE, into / CHECKPOINT_FILE)
-    return True
+def _restore(checkpoint, into: Path, fs, folder: str | None) -> dict[str, Any] | None:
+    """Copy the orchestrator's latest checkpoint (if any) to ``into``. Returns the trial's history
+    with this restart appended (:mod:`pipelines.history`; ``folder`` on ``fs`` holds the trial's
+    checkpoints, by default the restored checkpoint's folder), or None for a first start."""
+    saved = history.empty()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as local:
+            shutil.copy(Path(local) / CHECKPOINT_FILE, into / CHECKPOINT_FILE)
+            saved = history.read(Path(local))
+        fs, folder = checkpoint.filesystem, posixpath.dirname(checkpoint.path.rstrip("/"))
+    if folder is None:
+        return None
+    import ray
+
+    return history.restarted(saved, fs, folder, node=ray.get_runtime_context().get_node_id())
+
+
+def storage_folder(where: dict[str, Any] | None, *parts: str):
+    """The :class:`~pipelines.storage.Storage` folder ``parts`` under ``where`` (a Ray
+    ``storage_path``/``storage_filesystem`` pair), or None without one."""
+    if where is None:
+        return None
+    from pipelines.storage import Storage
+
+    return Storage.resolve(where["storage_path"], where["storage_filesystem"]).child(*parts)
 
 
 def check_same_data(data) -> None:
@@ -87,8 +107,11 @@ class TrainSession:
         check_same_data(data)
         return (*run_loaders(data, cfg, pin_memory, rank=self.rank, world_size=world), self.config["model_inputs"])
 
-    def restored_checkpoint(self, into: Path) -> bool:
-        return _restore(self.ray_train.get_checkpoint(), into)
+    def restored_checkpoint(self, into: Path) -> dict[str, Any] | None:
+        # the run's folder: a worker group lost right after a report may restart from an earlier
+        # checkpoint than the last one persisted (seen: from scratch, with epoch 1's on the storage)
+        run = storage_folder(self.config.get("run_storage"))
+        return _restore(self.ray_train.get_checkpoint(), into, run and run.fs, run and run.path)
 
     def report(self, metrics: dict[str, float], folder: Path) -> None:
         from ray.train import Checkpoint
@@ -112,8 +135,12 @@ class TuneSession:
         data = prepare_data(cfg.data, cfg.model, self.config.get("cache_dir"))
         return (*run_loaders(data, cfg, pin_memory), data.model_inputs())
 
-    def restored_checkpoint(self, into: Path) -> bool:
-        return _restore(self.tune.get_checkpoint(), into)
+    def restored_checkpoint(self, into: Path) -> dict[str, Any] | None:
+        # the trial's folder in the storage, where a killed run may have left checkpoints Tune's
+        # snapshot of the experiment never recorded (then the trial restarts from an earlier one)
+        trial = storage_folder(self.config.get("experiment_storage"),
+                               posixpath.basename(self.tune.get_context().get_trial_dir().rstrip("/")))
+        return _restore(self.tune.get_checkpoint(), into, trial and trial.fs, trial and trial.path)
 
     def report(self, metrics: dict[str, float], folder: Path) -> None:
         from ray.tune import Checkpoint
@@ -134,13 +161,15 @@ def run_training(config: dict[str, Any], session) -> FitResult:
     broadcast_parameters(model)
     with tempfile.TemporaryDirectory(prefix="n2r-ckpt-") as work:
         folder = Path(work)
-        resumed = session.restored_checkpoint(folder)
+        restored = session.restored_checkpoint(folder)
+        restarts = restored["restarts"] if restored else []
 
         def report(record: dict[str, Any], result: FitResult) -> None:
+            history.write(folder, [flat_metrics(r) for r in result.history], restarts)
             session.report(flat_metrics(record), folder)
 
         return fit(model, build_objective(cfg.objective), train_batches, dev_batches, cfg.train, device=device,
-                   checkpoint_path=folder / CHECKPOINT_FILE, resume=resumed, grad_sync=allreduce_gradients,
+                   checkpoint_path=folder / CHECKPOINT_FILE, resume=True, grad_sync=allreduce_gradients,
                    after_step=assert_replicas_equal if config.get("check_replicas") else None,
                    on_epoch_end=report, extra_state={"config": cfg.to_dict()})
 
@@ -166,7 +195,9 @@ def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: 
         raise ConfigError(f"resources_per_worker GPU {resources_per_worker['GPU']:g} with {num_workers} workers: NCCL "
                           "refuses two ranks on one GPU (ray-project/ray#48012); give each worker a whole GPU")
     data = build_ray_data(cfg, cache_dir=cache_dir, splits=("train", "dev"), materialize=materialize)
-    loop_config = {"run": cfg.to_dict(), "kind": data.kind, "pad_id": data.pad_id, "model_inputs": data.model_inputs}
+    loop_config = {"run": cfg.to_dict(), "kind": data.kind, "pad_id": data.pad_id, "model_inputs": data.model_inputs,
+                   "run_storage": {"storage_path": posixpath.join(storage_path, name),
+                                   "storage_filesystem": storage_filesystem}}
     return TorchTrainer(
         train_loop_per_worker, train_loop_config=loop_config,
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,

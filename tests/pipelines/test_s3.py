@@ -3,76 +3,14 @@ reached through ``s3://bucket/prefix`` and ``AWS_ENDPOINT_URL``, exactly as a us
 MinIO or a private S3. Sweeps run as a user runs them — the ``n2r`` command, its own local Ray."""
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 
-import pyarrow.fs as pafs
 import pytest
 import yaml
 
 from tests.helpers import TINY_SWEEP
-
-N2R = [sys.executable, "-m", "pipelines.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-ALLOW_ALL = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
-
-
-@pytest.fixture(scope="module")
-def s3_env():
-    """A moto S3 server that checks credentials (its first 3 requests, which create the IAM user
-    and key, excepted), with bucket ``n2r-test``; the environment a user's shell would have."""
-    previous = os.environ.get("INITIAL_NO_AUTH_ACTION_COUNT")
-    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"                 # read when moto is imported
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
-                       aws_secret_access_key="setup")
-    iam.create_user(UserName="n2r")
-    key = iam.create_access_key(UserName="n2r")["AccessKey"]
-    iam.put_user_policy(UserName="n2r", PolicyName="all", PolicyDocument=ALLOW_ALL)
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-           "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
-    env.pop("RAY_ADDRESS", None)
-    env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
-                 aws_secret_access_key=key["SecretAccessKey"]).create_bucket(Bucket="n2r-test")
-    yield env
-    server.stop()
-    if previous is None:
-        os.environ.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
-    else:
-        os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = previous
-
-
-def filesystem(env) -> pafs.S3FileSystem:
-    return pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], access_key=env["AWS_ACCESS_KEY_ID"],
-                             secret_key=env["AWS_SECRET_ACCESS_KEY"], region="us-east-1")
-
-
-def n2r(env, *args, cwd, timeout=300):
-    return subprocess.run([*N2R, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def bucket_files(env, prefix: str) -> set[str]:
-    fs = filesystem(env)
-    selector = pafs.FileSelector(f"n2r-test/{prefix}", recursive=True, allow_not_found=True)
-    return {info.path[len(f"n2r-test/{prefix}/"):] for info in fs.get_file_info(selector)
-            if info.type == pafs.FileType.File}
+from tests.pipelines.bucket import N2R, bucket_files, free_port, n2r, persisted_epochs, read
 
 
 @pytest.mark.parametrize("change, storage, message", [
@@ -130,6 +68,7 @@ def test_a_sweep_whose_driver_and_disk_are_lost_resumes_from_the_bucket_alone(s3
     shutil.rmtree(driver_disk, ignore_errors=True)       # the driver's disk is gone
     shutil.rmtree(ray_lost, ignore_errors=True)
     assert "summary.json" not in bucket_files(s3_env, "lost/tiny")
+    before = persisted_epochs(s3_env, "lost/tiny/synthetic-text-gru-n2r")   # what the killed run left per trial
     fresh = {**s3_env, "RAY_TMPDIR": ray_fresh, "N2R_CACHE": str(elsewhere / "cache")}
     resumed = n2r(fresh, "resume", "s3://n2r-test/lost/tiny", cwd=elsewhere, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -137,25 +76,29 @@ def test_a_sweep_whose_driver_and_disk_are_lost_resumes_from_the_bucket_alone(s3
     assert {"sweep.yaml", "summary.json", "report.html", "explanations.json"} <= files, sorted(files)
     assert any(f.startswith("synthetic-text-gru-n2r/experiment_state") for f in files), sorted(files)
     assert any(f.startswith("export/synthetic-text-gru-n2r/") for f in files), sorted(files)
-    summary = json.loads(filesystem(s3_env).open_input_stream("n2r-test/lost/tiny/summary.json").read())
+    summary = json.loads(read(s3_env, "lost/tiny/summary.json"))
+    (tmp_path / "summary.json").write_text(json.dumps({"summary": summary, "before": before}))    # kept for a failure
     study = summary["studies"]["synthetic-text-gru-n2r"]
     assert len(study["trials"]) == 4                                           # the budget is respected
     assert len({tuple(sorted(t["params"].items())) for t in study["trials"]}) == 4   # none ran twice
-    # every epoch once, in order — from each trial's latest checkpoint in the bucket (the engine's
-    # history). Tune's own result rows are not used here: epochs a trial reported before the kill
-    # reach the bucket only if Tune had synced them (seen: one trial's curve held epochs 3–4 only)
-    from n2r.checkpoint import load_checkpoint
-
-    for trial in study["trials"]:
-        latest = max(f for f in files if f.startswith(trial["path"] + "/checkpoint_") and f.endswith("/checkpoint.pt"))
-        local = tmp_path / "checkpoints" / trial["trial_id"] / "checkpoint.pt"
-        local.parent.mkdir(parents=True)
-        pafs.copy_files(f"n2r-test/lost/tiny/{latest}", str(local),
-                        source_filesystem=filesystem(s3_env), destination_filesystem=pafs.LocalFileSystem())
-        assert [h["epoch"] for h in load_checkpoint(local)["history"]] == [1, 2, 3, 4], trial["trial_id"]
+    recorded = {t["path"].split("/")[1]: t for t in study["trials"]}
+    # trials the killed driver started after Tune's last snapshot: reported, not mixed in
+    assert study["unrecorded_trials"] == sorted(f"synthetic-text-gru-n2r/{n}" for n in set(before) - set(recorded))
+    for name, trial in recorded.items():
+        # every epoch once, in order — from the trial's checkpoint history, which reaches the bucket
+        # with each checkpoint (Tune's result rows before the kill may never have been uploaded)
+        assert trial["curves"]["epoch"] == [1, 2, 3, 4], name
+        assert f"{trial['checkpoint']}/checkpoint.pt" in files and trial["checkpoint"].endswith("checkpoint_000003")
+        restarts = json.loads(read(s3_env, f"lost/tiny/{trial['checkpoint']}/history.json"))["restarts"]
+        if restarts:            # a restarted trial redoes the epochs between its checkpoint and the furthest
+            assert [r["furthest_epoch"] for r in restarts] == [before[name]], (name, restarts, before)
+            assert trial["redone_epochs"] == before[name] - restarts[0]["from_epoch"], (name, restarts)
+        else:                   # one the killed run finished, or one it never started
+            assert before.get(name, 4) == 4 and trial["redone_epochs"] == 0, (name, before)
     exported = n2r(fresh, "export", "s3://n2r-test/lost/tiny", "--out", str(third / "bundles"), cwd=third)
     assert exported.returncode == 0, exported.stderr[-3000:]
     card = json.loads((third / "bundles" / "synthetic-text-gru-n2r" / "metrics.json").read_text())
     assert card["trial_id"] == study["best"]["trial_id"]
     assert card["checkpoint"].startswith("s3://n2r-test/lost/tiny/")
+    assert card["dev"]["accuracy"] == pytest.approx(study["best"]["best_dev"]["accuracy"])
     shutil.rmtree(ray_fresh, ignore_errors=True)

@@ -21,11 +21,43 @@ def test_trial_folders_missing_from_the_experiment_state_are_reported(tmp_path):
     from pipelines.summary import unrecorded_trials
 
     study = tmp_path / "sweep" / "study"
-    for name in ("run_trial_a_1", "run_trial_b_2", "run_trial_c_3"):
+    for name in ("trial_a", "trial_b", "trial_c"):
         (study / name).mkdir(parents=True)
         (study / name / "result.json").write_text('{"epoch": 1}\n')
-    (study / "_train" / "train-a").mkdir(parents=True)              # Train's folders are not trials
-    (study / "_train" / "train-a" / "result.json").write_text("")
+    # on object storage a trial's rows may never have been uploaded; its checkpoints were
+    (study / "trial_d" / "checkpoint_000000").mkdir(parents=True)
+    (study / "trial_d" / "checkpoint_000000" / "checkpoint.pt").write_bytes(b"")
+    for train_file in ("result.json", "checkpoint_000000/checkpoint.pt"):    # Train's folders are not trials
+        (study / "_train" / "train-a" / train_file).parent.mkdir(parents=True, exist_ok=True)
+        (study / "_train" / "train-a" / train_file).write_text("")
     storage = Storage.resolve(tmp_path / "sweep")
-    grid = [SimpleNamespace(path=str(study / "run_trial_a_1")), SimpleNamespace(path=str(study / "run_trial_c_3"))]
-    assert unrecorded_trials(storage.child("study"), grid, storage) == ["study/run_trial_b_2"]
+    grid = [SimpleNamespace(path=str(study / "trial_a")), SimpleNamespace(path=str(study / "trial_c"))]
+    assert unrecorded_trials(storage.child("study"), grid, storage) == ["study/trial_b", "study/trial_d"]
+
+
+def test_a_restart_counts_the_epochs_between_its_checkpoint_and_the_furthest_one_persisted(tmp_path):
+    """A killed run had persisted checkpoints up to epoch 3; Tune's snapshot recorded the one of
+    epoch 1, so the trial restarts there: epochs 2 and 3 are trained twice."""
+    import pyarrow.fs as pafs
+
+    from pipelines import history
+
+    fs, trial = pafs.LocalFileSystem(), tmp_path / "trial"
+    assert history.restarted(history.empty(), fs, str(trial)) is None             # a first start
+    for index in range(3):
+        folder = trial / f"checkpoint_{index:06d}"
+        folder.mkdir(parents=True)
+        history.write(folder, [{"epoch": e, "score": 0.5} for e in range(1, index + 2)], [])
+    (trial / "checkpoint_000003").mkdir()                  # being written when the driver died: no history yet
+    again = history.restarted(history.read(trial / "checkpoint_000000"), fs, str(trial))
+    assert again["restarts"] == [{"from_epoch": 1, "furthest_epoch": 3}]
+    assert history.redone_epochs(again) == 2
+    # had the snapshot recorded no checkpoint at all, the trial starts over: all 3 epochs again
+    assert history.redone_epochs(history.restarted(history.empty(), fs, str(trial))) == 3
+    # the continued run writes epochs 2 and 3 again, with its restart; a second restart from its
+    # latest checkpoint redoes nothing more
+    for index in (1, 2):
+        history.write(trial / f"checkpoint_{index:06d}", [{"epoch": e, "score": 0.6} for e in range(1, index + 2)],
+                      again["restarts"])
+    twice = history.restarted(history.read(trial / "checkpoint_000002"), fs, str(trial))
+    assert twice["restarts"][-1] == {"from_epoch": 3, "furthest_epoch": 3} and history.redone_epochs(twice) == 2

@@ -1,11 +1,8 @@
 """Sweeps on a real local Ray with real Optuna (pipelines/sweep.py): selection, resume after SIGKILL, multi-worker trials, storage on a filesystem, export (pipelines/export.py)."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -62,62 +59,6 @@ def test_three_trial_optuna_sweep_selects_by_the_declared_metric(ray_local, tmp_
         assert load_checkpoint(tmp_path / "sweep" / t["checkpoint"] / "checkpoint.pt")["epoch"] == 2
 
 
-def _epochs_per_trial(study_dir: Path) -> dict[str, list[int]]:
-    out = {}
-    for result in study_dir.glob("*/result.json"):
-        epochs = [int(json.loads(line)["epoch"]) for line in result.read_text().splitlines() if line.strip()]
-        out[result.parent.name] = epochs
-    return out
-
-
-def test_driver_sigkill_mid_sweep_then_resume_completes(tmp_path):
-    spec = with_changes(search__num_samples=4, base__train__epochs=4, search__max_concurrent_trials=2)
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    out = tmp_path / "out"
-    storage = f"file://{out}"                              # the sweep reads and writes through a URI
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "N2R_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "pipelines.cli"]
-    driver = subprocess.Popen(cmd + ["sweep", str(path), "--storage", storage, "--no-export"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    study_dir = out / "tiny" / "synthetic-text-gru-n2r"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        epochs = _epochs_per_trial(study_dir) if study_dir.is_dir() else {}
-        if sum(len(e) for e in epochs.values()) >= 3:
-            break
-        time.sleep(0.5)
-    else:
-        pytest.fail("the sweep reported no epochs in time")
-    os.killpg(driver.pid, signal.SIGKILL)       # the driver and the local Ray it started
-    driver.wait(timeout=30)
-    assert not (out / "tiny" / "summary.json").exists()
-    resumed = subprocess.run(cmd + ["resume", f"{storage}/tiny", "--no-export"], env=env, capture_output=True,
-                             text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    summary = json.loads((out / "tiny" / "summary.json").read_text())
-    trials = summary["studies"]["synthetic-text-gru-n2r"]["trials"]
-    assert len(trials) == 4                                  # the budget is respected
-    params = [tuple(sorted(t["params"].items())) for t in trials]
-    assert len(set(params)) == 4                             # no configuration ran twice
-    study = summary["studies"]["synthetic-text-gru-n2r"]
-    on_disk = _epochs_per_trial(study_dir)
-    recorded = {Path(t["path"]).name: t for t in trials}
-    # trials the killed driver started after Tune's last experiment snapshot: reported, not mixed in
-    assert study["unrecorded_trials"] == sorted(f"synthetic-text-gru-n2r/{n}" for n in set(on_disk) - set(recorded))
-    for name, trial in recorded.items():
-        assert trial["curves"]["epoch"] == [1, 2, 3, 4], name       # every epoch once, in order
-        raw = on_disk[name]     # an epoch reported after the last snapshot is trained again on resume
-        assert trial["redone_epochs"] == len(raw) - 4 and sorted(set(raw)) == [1, 2, 3, 4], (name, raw)
-    exported = subprocess.run(cmd + ["export", f"{storage}/tiny", "--out", str(tmp_path / "bundles")], env=env,
-                              capture_output=True, text=True, timeout=300)
-    assert exported.returncode == 0, exported.stderr[-3000:]
-    best = summary["studies"]["synthetic-text-gru-n2r"]["best"]
-    card = json.loads((tmp_path / "bundles" / "synthetic-text-gru-n2r" / "metrics.json").read_text())
-    assert card["trial_id"] == best["trial_id"] and card["checkpoint"].startswith(f"{storage}/tiny/")
-    assert card["dev"]["accuracy"] == pytest.approx(best["best_dev"]["accuracy"])
-
-
 def test_multi_worker_trials_run_a_torch_trainer_and_export(ray_local, tmp_path):
     from n2r.bundle import load_bundle
     from pipelines.export import export_sweep
@@ -128,7 +69,8 @@ def test_multi_worker_trials_run_a_torch_trainer_and_export(ray_local, tmp_path)
     summary = run_sweep(spec, storage, cache_dir=str(tmp_path / "cache"))
     best = summary["studies"]["synthetic-text-gru-n2r"]["best"]
     assert best["curves"]["epoch"] == [1, 2]       # forwarded from the Train workers by TuneReportCallback
-    assert best["checkpoint"] is None              # its checkpoints are the Train run's: export asks Ray for them
+    # its checkpoints are the Train run's (Tune's record has none): the summary asks Ray for them
+    assert best["checkpoint"].startswith(f"synthetic-text-gru-n2r/_train/train-{best['trial_id']}/checkpoint_")
     assert list((tmp_path / "sweep" / "synthetic-text-gru-n2r" / "_train").glob("train-*/checkpoint_*"))
     bundles = export_sweep(storage, tmp_path / "export", cache_dir=str(tmp_path / "cache"))
     bundle = load_bundle(bundles["synthetic-text-gru-n2r"])
