@@ -2,7 +2,9 @@
 
 The same code runs on a laptop (local Ray) and on a cluster:
 
-1. :func:`n2r.data.cache.prepare` reads the source once into canonical Parquet files;
+1. :func:`n2r.data.cache.prepare` reads the source once into canonical Parquet files — on the
+   node that prepares them; with a ``shared`` storage (a sweep on object storage) they are copied
+   there once (:func:`share_entry`) and every node reads them from it, not from a local disk;
 2. :func:`build_ray_data` opens them with ``ray.data.read_parquet`` and tokenizes with
    ``map_batches`` over Arrow batches (GloVe ids: a vectorized Arrow lookup run as tasks; a
    Hugging Face tokenizer: a callable class, loaded once per actor);
@@ -27,6 +29,7 @@ from n2r.data import GRAPH, TEXT, PreparedData
 from n2r.data.base import SPLITS
 from n2r.data.cache import CacheEntry, prepare
 from n2r.data.schema import graphs_from_table
+from pipelines.storage import Storage
 
 
 class Tokenize:
@@ -57,12 +60,25 @@ class RayData:
 MATERIALIZE_LIMIT_BYTES = 256 * 2**20
 
 
+def share_entry(entry: CacheEntry, shared: Storage) -> Storage:
+    """The cache entry's Parquet files in the ``shared`` storage folder (``DATA_NAME/KEY/``, the
+    entry's own key), copied there once: ``meta.json`` goes last and marks a complete copy."""
+    where = shared.child(entry.directory.parent.name, entry.directory.name)
+    if not where.is_file("meta.json"):
+        for split in SPLITS:
+            where.upload(entry.directory / f"{split}.parquet", f"{split}.parquet")
+        where.upload(entry.directory / "meta.json", "meta.json")
+    return where
+
+
 def build_ray_data(cfg: RunConfig, cache_dir: str | Path | None = None, materialize: bool | None = None,
-                   splits: tuple[str, ...] = SPLITS) -> RayData:
+                   splits: tuple[str, ...] = SPLITS, shared: Storage | None = None) -> RayData:
     """Prepare (or hit) the Parquet cache for ``cfg.data`` and open ``splits`` as tokenized Ray
     Datasets. ``materialize``: tokenize once into the object store, which every worker then reads,
     instead of each worker reading and tokenizing the Parquet files itself; ``None`` does so when
-    the entry's files total at most :data:`MATERIALIZE_LIMIT_BYTES`."""
+    the entry's files total at most :data:`MATERIALIZE_LIMIT_BYTES`. ``shared``: a
+    :class:`~pipelines.storage.Storage` folder every node reaches (the sweep's, on object
+    storage): the read tasks, wherever Ray places them, read the entry from there."""
     from n2r.models import family_of
 
     context = ray.data.DataContext.get_current()
@@ -77,16 +93,20 @@ def build_ray_data(cfg: RunConfig, cache_dir: str | Path | None = None, material
     if materialize is None:
         materialize = sum(Path(p).stat().st_size for p in paths.values()) <= MATERIALIZE_LIMIT_BYTES
     keep = (lambda ds: ds.materialize()) if materialize else (lambda ds: ds)
+    if shared is not None:
+        where = share_entry(entry, shared)
+        read = lambda split: ray.data.read_parquet(where.child(f"{split}.parquet").path, filesystem=where.fs)  # noqa: E731
+    else:
+        read = lambda split: ray.data.read_parquet(paths[split])  # noqa: E731
     if kind == GRAPH:
         first = pq.read_table(paths["train"], columns=["x"]).slice(0, 1).to_pylist()[0]["x"]
-        datasets = {s: keep(ray.data.read_parquet(paths[s])) for s in splits if entry.meta["counts"][s]}
+        datasets = {s: keep(read(s)) for s in splits if entry.meta["counts"][s]}
         return RayData(GRAPH, datasets, entry, model_inputs=family_of(cfg.model).model_inputs(
             cfg.model, num_features=len(first[0])))
     tokens = {s: pq.read_table(paths[s], columns=["tokens"]).to_pylist() for s in SPLITS}
     family = family_of(cfg.model)
     tokenizer = family.build_tokenizer(cfg.model, {s: rows for s, rows in tokens.items()})
-    datasets = {s: keep(_tokenized(ray.data.read_parquet(paths[s]), tokenizer))
-                for s in splits if entry.meta["counts"][s]}
+    datasets = {s: keep(_tokenized(read(s), tokenizer)) for s in splits if entry.meta["counts"][s]}
     return RayData(TEXT, datasets, entry, pad_id=tokenizer.pad_id, tokenizer=tokenizer,
                    model_inputs=family.model_inputs(cfg.model, tokenizer))
 

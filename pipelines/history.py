@@ -6,7 +6,7 @@ result rows may not: on object storage the driver uploads those only at its next
 driver killed in between loses them (seen: a trial's rows held epochs 2–4 of 4). The summary
 reads a trial's curves from here, and how many epochs were trained twice.
 
-    {"epochs": [{"epoch": 1, "score": …, "dev_accuracy": …, …}, …],
+    {"epochs": [{"epoch": 1, "score": …, "dev_accuracy": …, …, "reported_at": UNIX_TIME}, …],
      "restarts": [{"from_epoch": 1, "furthest_epoch": 3, "node": RAY_NODE_ID}, …]}
 """
 from __future__ import annotations

@@ -7,6 +7,8 @@
     STORAGE/NAME/STUDY/n2r_wall_time.json      Tuner.fit seconds summed over runs (WALL_FILE)
     STORAGE/NAME/STUDY/_train/train-TRIAL/     a multi-worker trial's Ray Train run (train_run_name)
     STORAGE/NAME/STUDY-seeds/                  the study's retraining with retrain.seeds (SEEDS_SUFFIX)
+    STORAGE/NAME/_data/DATASET/KEY/            on object storage: the prepared data multi-worker
+                                               trials read on every node (DATA_FOLDER)
     .../checkpoint_NNNNNN/checkpoint.pt        a checkpoint's state (CHECKPOINT_FILE)
     .../checkpoint_NNNNNN/history.json         its epochs' metrics and the trial's restarts (HISTORY_FILE)
 """
@@ -22,6 +24,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 # reach object storage only at the driver's next sync, so a killed driver can lose some.
 HISTORY_FILE = "history.json"
 TRAIN_RUNS = "_train"
+DATA_FOLDER = "_data"
 # Every Tune trial and Ray Train run keeps its latest checkpoints, this many: a resume starts from the
 # latest, and each carries the dev-selected weights (Ray's score-based retention would keep the
 # later of two equal scores; the engine selects the first, as the reference does).

@@ -102,7 +102,7 @@ def checkpoint_history(storage: Storage, folder: str | None, trial_folder: str) 
     return candidate, history
 
 
-CURVES = ("epoch", "score", "dev_accuracy", "dev_sparsity", "dev_f1", "epoch_time_s")
+CURVES = ("epoch", "score", "dev_accuracy", "dev_sparsity", "dev_f1", "epoch_time_s", "reported_at")
 
 
 def rank(trial: dict[str, Any]) -> tuple:

@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 
 from n2r.config import ConfigError, RunConfig
-from pipelines.layout import (KEEP_CHECKPOINTS, SEEDS_SUFFIX, SUMMARY_FILE, SWEEP_FILE, TRAIN_RUNS, train_run_name,
-                              trial_folder_name)
+from pipelines.layout import (DATA_FOLDER, KEEP_CHECKPOINTS, SEEDS_SUFFIX, SUMMARY_FILE, SWEEP_FILE, TRAIN_RUNS,
+                              train_run_name, trial_folder_name)
 from pipelines.spec import Study, SweepSpec, apply_params
 from pipelines.storage import Storage
 from pipelines.summary import study_wall_time, summarize_study, unrecorded_trials
@@ -50,7 +50,7 @@ def run_trial(config: dict[str, Any]) -> None:
                                 use_gpu=config.get("use_gpu", False),
                                 resources_per_worker=config.get("resources_per_worker"),
                                 max_failures=config.get("max_failures", 1), cache_dir=config.get("cache_dir"),
-                                callbacks=[TuneReportCallback()])
+                                callbacks=[TuneReportCallback()], data_storage=config.get("data_storage"))
         trainer.fit()
         return
     from pipelines.train import TuneSession, run_training
@@ -74,18 +74,23 @@ def _tuner(spec: SweepSpec, study: Study, storage: Storage, cache_dir: str | Non
     searcher = OptunaSearch(metric="score", mode="max", seed=spec.seed)
     return tune.Tuner(
         tune.with_resources(run_trial, _resources(spec)),
-        param_space={**_trial_constants(spec, study.run, storage.child(study.name), cache_dir), **spec.param_space()},
+        param_space={**_trial_constants(spec, study.run, storage, study.name, cache_dir), **spec.param_space()},
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.num_samples,
                                     max_concurrent_trials=spec.max_concurrent_trials or _concurrency(spec),
                                     reuse_actors=True, trial_dirname_creator=trial_folder_name),
         run_config=_tune_run_config(study.name, storage))
 
 
-def _trial_constants(spec: SweepSpec, run: dict[str, Any], experiment: Storage, cache_dir: str | None) -> dict:
-    """What every trial of one Tune experiment gets besides the sampled values."""
+def _trial_constants(spec: SweepSpec, run: dict[str, Any], storage: Storage, experiment_name: str,
+                     cache_dir: str | None) -> dict:
+    """What every trial of one Tune experiment gets besides the sampled values. On object storage
+    (or a caller's filesystem) multi-worker trials read the prepared data from the sweep's
+    ``DATA_FOLDER``, which every node reaches, instead of the trial node's local cache."""
+    experiment = storage.child(experiment_name)
     return {"run": run, "cache_dir": cache_dir, "num_workers": spec.num_workers, "use_gpu": spec.use_gpu,
             "resources_per_worker": spec.resources_per_worker, "experiment_storage": experiment.ray_args(),
-            "train_storage": experiment.child(TRAIN_RUNS).ray_args()}
+            "train_storage": experiment.child(TRAIN_RUNS).ray_args(),
+            "data_storage": None if storage.is_local else storage.child(DATA_FOLDER).ray_args()}
 
 
 def _tune_run_config(name: str, storage: Storage):
@@ -100,7 +105,7 @@ def _seeds_tuner(spec: SweepSpec, study: Study, params: dict[str, Any], storage:
     from ray import tune
 
     name = study.name + SEEDS_SUFFIX
-    param_space = {**_trial_constants(spec, apply_params(study.run, params), storage.child(name), cache_dir),
+    param_space = {**_trial_constants(spec, apply_params(study.run, params), storage, name, cache_dir),
                    "train.seed": tune.grid_search(spec.retrain_seeds)}
     return tune.Tuner(tune.with_resources(run_trial, _resources(spec)), param_space=param_space,
                       tune_config=tune.TuneConfig(max_concurrent_trials=spec.max_concurrent_trials or _concurrency(spec),

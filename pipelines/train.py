@@ -21,6 +21,7 @@ import math
 import posixpath
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -161,11 +162,14 @@ def run_training(config: dict[str, Any], session) -> FitResult:
     broadcast_parameters(model)
     with tempfile.TemporaryDirectory(prefix="n2r-ckpt-") as work:
         folder = Path(work)
-        restored = session.restored_checkpoint(folder)
-        restarts = restored["restarts"] if restored else []
+        restored = session.restored_checkpoint(folder) or history.empty()
+        epochs, restarts = list(restored["epochs"]), restored["restarts"]
 
         def report(record: dict[str, Any], result: FitResult) -> None:
-            history.write(folder, [flat_metrics(r) for r in result.history], restarts)
+            if len(epochs) < len(result.history) - 1:     # restored from a checkpoint written without a history
+                epochs[:] = [flat_metrics(r) for r in result.history[:-1]]
+            epochs.append({**flat_metrics(record), "reported_at": time.time()})
+            history.write(folder, epochs, restarts)
             session.report(flat_metrics(record), folder)
 
         return fit(model, build_objective(cfg.objective), train_batches, dev_batches, cfg.train, device=device,
@@ -182,10 +186,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: str, use_gpu: bool = False,
                   resources_per_worker: dict[str, float] | None = None, max_failures: int = 0,
                   cache_dir: str | None = None, callbacks: list | None = None,
-                  storage_filesystem=None, materialize: bool | None = None):
+                  storage_filesystem=None, materialize: bool | None = None,
+                  data_storage: dict[str, Any] | None = None):
     """A ``TorchTrainer`` running :func:`train_loop_per_worker` on ``num_workers`` DDP workers.
     ``materialize``: see :func:`pipelines.data.build_ray_data` (``None``: small data tokenized once
-    into the object store, large data read by each worker)."""
+    into the object store, large data read by each worker). ``data_storage``: a Ray
+    ``storage_path``/``storage_filesystem`` pair every node reaches, where the prepared data is
+    shared (``build_ray_data``'s ``shared``); None reads the local cache."""
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig as TrainRunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -194,7 +201,8 @@ def build_trainer(cfg: RunConfig, *, num_workers: int, storage_path: str, name: 
     if use_gpu and num_workers > 1 and (resources_per_worker or {}).get("GPU", 1.0) < 1:
         raise ConfigError(f"resources_per_worker GPU {resources_per_worker['GPU']:g} with {num_workers} workers: NCCL "
                           "refuses two ranks on one GPU (ray-project/ray#48012); give each worker a whole GPU")
-    data = build_ray_data(cfg, cache_dir=cache_dir, splits=("train", "dev"), materialize=materialize)
+    data = build_ray_data(cfg, cache_dir=cache_dir, splits=("train", "dev"), materialize=materialize,
+                          shared=storage_folder(data_storage))
     loop_config = {"run": cfg.to_dict(), "kind": data.kind, "pad_id": data.pad_id, "model_inputs": data.model_inputs,
                    "run_storage": {"storage_path": posixpath.join(storage_path, name),
                                    "storage_filesystem": storage_filesystem}}

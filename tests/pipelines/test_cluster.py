@@ -87,9 +87,10 @@ def test_a_worker_node_lost_mid_sweep_costs_only_its_running_epoch(s3_env, clust
 
 
 def test_a_data_parallel_trial_survives_losing_the_node_of_one_of_its_workers(s3_env, cluster, tmp_path):
-    """One trial of two DDP workers, one per worker node. After its Ray Train run has persisted two
-    checkpoints, node B (one worker) is killed and node C joins: Ray Train restarts the worker group
-    on A and C from the run's last checkpoint, and the trial ends with contiguous epochs."""
+    """One trial of two DDP workers, one per worker node, reading the prepared data from the
+    bucket. After its Ray Train run has persisted two checkpoints, node B (one worker) is killed and
+    node C joins: Ray Train restarts the worker group on A and C from the run's last registered
+    checkpoint, and the trial ends with contiguous epochs."""
     nodes, (node_a, node_b) = cluster
     epochs = 6
     spec = with_changes(search__num_samples=1, search__max_concurrent_trials=1, base__train__epochs=epochs,
@@ -124,3 +125,18 @@ def test_a_data_parallel_trial_survives_losing_the_node_of_one_of_its_workers(s3
     restart = json.loads(read(s3_env, f"ddp/tiny/{trial['checkpoint']}/history.json"))["restarts"]
     assert restart[0]["from_epoch"] >= 1 and restart[0]["node"] != lost_node, restart
     assert restart[0]["furthest_epoch"] - restart[0]["from_epoch"] == trial["redone_epochs"] <= 1, restart
+    # the workers read the prepared data from the bucket, not from one node's disk: the same rows
+    # as the local cache, every one of them seen once per epoch across the two ranks
+    import pyarrow.parquet as pq
+
+    from n2r.data.cache import prepare
+    from tests.pipelines.bucket import filesystem
+
+    options = spec["datasets"][0]["options"]
+    local = prepare("synthetic-text", None, options, cache_dir=tmp_path / "local-cache")
+    shared = [f for f in bucket_files(s3_env, "ddp/tiny/_data") if f.endswith("train.parquet")]
+    assert shared == [f"synthetic-text/{local.directory.name}/train.parquet"], shared
+    in_bucket = pq.read_table(f"n2r-test/ddp/tiny/_data/{shared[0]}", filesystem=filesystem(s3_env))
+    assert in_bucket.equals(local.table("train")) and in_bucket.num_rows == 400
+    epochs_seen = json.loads(read(s3_env, f"ddp/tiny/{trial['checkpoint']}/history.json"))["epochs"]
+    assert all(e["train_examples"] * 2 == 400 for e in epochs_seen)             # rank 0's half
