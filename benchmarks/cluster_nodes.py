@@ -7,7 +7,7 @@ object store), with the driver connected by address as on a real cluster:
 - ``late node``: one worker node with half the CPUs; a second joins ``--join-after`` seconds into
   the sweep — pending trials are placed on it as soon as it registers.
 
-Prints a markdown table: wall time of ``run_sweep``, the trials' summed epoch time, the useful-work
+Prints a markdown table: wall time of the ``n2r sweep --address`` command (connect, sweep, summary), the trials' summed epoch time, the useful-work
 share (summed epoch time / (wall × the sweep's concurrency)), the most trials seen running at once
 (from the trials' own per-epoch time stamps) and the node count at the end.
 
@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -63,32 +62,43 @@ def peak_concurrency(summary: dict) -> int:
 
 
 def run_shape(name: str, spec_dict: dict, storage: str, cpus: list[int], late: int, join_after: float) -> dict:
+    """One cluster shape: the sweep runs as a user runs it (``n2r sweep --address``, its own
+    process); the late node is added from here, ``join_after`` seconds after the driver started."""
+    import subprocess
+
     import ray
+    import yaml
     from ray.cluster_utils import Cluster
 
-    from pipelines.spec import SweepSpec
-    from pipelines.sweep import run_sweep
+    from pipelines.storage import Storage
 
-    spec = SweepSpec.from_dict({**spec_dict, "search": {**spec_dict["search"], "max_concurrent_trials": sum(cpus) + late}})
+    spec = {**spec_dict, "name": spec_dict["name"] + "-" + name.replace(" ", "-"),
+            "search": {**spec_dict["search"], "max_concurrent_trials": sum(cpus) + late}}
+    folder = Path(tempfile.mkdtemp(prefix="n2r-nodes-sweep-"))
+    (folder / "sweep.yaml").write_text(yaml.safe_dump(spec))
     nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "resources": {"TRAIN_DRIVER": 100}})
     try:
         for n in cpus:
             nodes.add_node(num_cpus=n)
         nodes.wait_for_nodes()
-        ray.init(address=nodes.address, log_to_driver=False)
-        joiner = None
-        if late:
-            joiner = threading.Timer(join_after, lambda: nodes.add_node(num_cpus=late))
-            joiner.start()
         t0 = time.perf_counter()
-        summary = run_sweep(spec, f"{storage.rstrip('/')}/{name.replace(' ', '-')}")
+        with (folder / "driver.log").open("w") as log:
+            driver = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "sweep", str(folder / "sweep.yaml"),
+                                       "--storage", storage, "--address", nodes.address, "--no-export"],
+                                      stdout=log, stderr=log, cwd=Path(__file__).resolve().parents[1])
+            if late:
+                while driver.poll() is None and time.perf_counter() - t0 < join_after:
+                    time.sleep(0.2)
+                nodes.add_node(num_cpus=late)
+            if driver.wait() != 0:
+                raise RuntimeError(f"{name}: the sweep failed, see {folder / 'driver.log'}")
         wall = time.perf_counter() - t0
-        if joiner is not None:
-            joiner.join()
+        ray.init(address=nodes.address, log_to_driver=False)
         alive = sum(1 for n in ray.nodes() if n["Alive"]) - 1          # without the head
     finally:
         ray.shutdown()
         nodes.shutdown()
+    summary = json.loads(Storage.resolve(storage).child(spec["name"]).read_text("summary.json"))
     return {"shape": name, "wall_s": wall, "train_s": sum(s["train_time_s"] for s in summary["studies"].values()),
             "share": summary["useful_work_share"], "concurrency": summary["concurrency"],
             "peak": peak_concurrency(summary), "nodes": alive}
