@@ -122,6 +122,8 @@ def test_a_data_parallel_trial_survives_losing_the_node_of_one_of_its_workers(s3
     (trial,) = summary["studies"][STUDY]["trials"]
     assert trial["curves"]["epoch"] == list(range(1, epochs + 1)) and trial["restarts"] == 1, trial
     assert trial["checkpoint"].startswith(f"{STUDY}/_train/train-{trial['trial_id']}/checkpoint_")
+    assert summary["studies"][STUDY]["best"]["trial_id"] == trial["trial_id"]
+    assert f"{trial['checkpoint']}/checkpoint.pt" in bucket_files(s3_env, "ddp/tiny")          # the best, in the bucket
     restart = json.loads(read(s3_env, f"ddp/tiny/{trial['checkpoint']}/history.json"))["restarts"]
     assert restart[0]["from_epoch"] >= 1 and restart[0]["node"] != lost_node, restart
     assert restart[0]["furthest_epoch"] - restart[0]["from_epoch"] == trial["redone_epochs"] <= 1, restart
