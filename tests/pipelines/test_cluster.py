@@ -16,22 +16,55 @@ from tests.pipelines.bucket import N2R, bucket_files, persisted_epochs, read
 STUDY = "synthetic-text-gru-n2r"
 
 
-@pytest.fixture
-def cluster(s3_env, monkeypatch):
-    """A head without CPUs (it hosts the driver's side only) and two worker nodes of one CPU each;
-    every node sees the bucket as a user's cluster would (its environment)."""
+@pytest.fixture(scope="module")
+def cluster(s3_env):
+    """A head without CPUs (it hosts the driver's side only) and two worker nodes of one CPU each,
+    shared by this module's tests (each kills the second worker node and adds a new one); every
+    node sees the bucket as a user's cluster would (its environment)."""
     from ray.cluster_utils import Cluster
 
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "RAY_AUTH_MODE"):
-        monkeypatch.setenv(key, s3_env[key])
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "resources": {"TRAIN_DRIVER": 100}})
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "RAY_AUTH_MODE")
+    with pytest.MonkeyPatch.context() as env:
+        for key in keys:
+            env.setenv(key, s3_env[key])
+        env.delenv("RAY_ADDRESS", raising=False)
+        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "resources": {"TRAIN_DRIVER": 100}})
+        try:
+            workers = [nodes.add_node(num_cpus=1) for _ in range(2)]
+            nodes.wait_for_nodes()
+            yield nodes, workers
+        finally:
+            nodes.shutdown()
+
+
+def sweep_losing_a_node(cluster, env, spec: dict, storage: str, tmp_path, ready) -> tuple[dict, str]:
+    """Run ``spec`` with ``n2r sweep --address`` into ``s3://n2r-test/STORAGE``; once ``ready()``,
+    SIGKILL worker node B (its raylet and every process on it) and add a node. Returns the summary
+    from the bucket and B's node id; the driver's log stays in ``tmp_path`` for a failure."""
+    nodes, workers = cluster
+    node_b = workers[1]
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    log = tmp_path / "driver.log"
+    with log.open("w") as sink:
+        driver = subprocess.Popen([*N2R, "sweep", str(tmp_path / "sweep.yaml"), "--storage", f"s3://n2r-test/{storage}",
+                                   "--address", nodes.address], env={**env, "N2R_CACHE": str(tmp_path / "cache")},
+                                  cwd=tmp_path, stdout=sink, stderr=sink, start_new_session=True)
     try:
-        workers = [nodes.add_node(num_cpus=1) for _ in range(2)]
-        nodes.wait_for_nodes()
-        yield nodes, workers
+        deadline = time.time() + 180
+        while not ready():
+            assert time.time() < deadline and driver.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        lost = node_b.node_id
+        nodes.remove_node(node_b, allow_graceful=False)
+        workers[1] = nodes.add_node(num_cpus=1)                        # a node joins mid-sweep
+        driver.wait(timeout=300)
     finally:
-        nodes.shutdown()
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, log.read_text()[-3000:]
+    summary = json.loads(read(env, f"{storage}/{spec['name']}/summary.json"))
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    return summary, lost
 
 
 def test_a_worker_node_lost_mid_sweep_costs_only_its_running_epoch(s3_env, cluster, tmp_path):
@@ -40,35 +73,16 @@ def test_a_worker_node_lost_mid_sweep_costs_only_its_running_epoch(s3_env, clust
     another node, with contiguous epochs and nothing trained twice; the other trial never notices;
     no configuration is sampled twice; the summary, the best trial's checkpoint and the export are
     in the bucket."""
-    nodes, (node_a, node_b) = cluster
     epochs = 6
     spec = with_changes(search__num_samples=4, search__max_concurrent_trials=2, base__train__epochs=epochs,
                         datasets=[{"name": "synthetic-text", "options": {"n_train": 400, "n_dev": 32, "n_test": 32,
                                                                          "min_len": 5, "max_len": 9}}])
-    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(spec))
-    log = tmp_path / "driver.log"                                             # kept for a failure
-    with log.open("w") as sink:
-        driver = subprocess.Popen([*N2R, "sweep", str(tmp_path / "sweep.yaml"), "--storage", "s3://n2r-test/cluster",
-                                   "--address", nodes.address], env={**s3_env, "N2R_CACHE": str(tmp_path / "cache")},
-                                  cwd=tmp_path, stdout=sink, stderr=sink, start_new_session=True)
-    try:
-        deadline = time.time() + 180
-        while True:                       # both nodes busy, each trial past its first checkpoint
-            running = [n for n in persisted_epochs(s3_env, f"cluster/tiny/{STUDY}").values() if n < epochs]
-            if len(running) >= 2:
-                break
-            assert time.time() < deadline and driver.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.2)
-        lost_node = node_b.node_id
-        nodes.remove_node(node_b, allow_graceful=False)      # its raylet and every worker on it, SIGKILL
-        nodes.add_node(num_cpus=1)                            # a node joins mid-sweep
-        driver.wait(timeout=300)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 0, log.read_text()[-3000:]
-    summary = json.loads(read(s3_env, "cluster/tiny/summary.json"))
-    (tmp_path / "summary.json").write_text(json.dumps(summary))
+
+    def both_nodes_busy():               # each trial past its first checkpoint, neither finished
+        running = [n for n in persisted_epochs(s3_env, f"cluster/tiny/{STUDY}").values() if n < epochs]
+        return len(running) >= 2
+
+    summary, lost_node = sweep_losing_a_node(cluster, s3_env, spec, "cluster", tmp_path, both_nodes_busy)
     study = summary["studies"][STUDY]
     trials = study["trials"]
     assert len(trials) == 4 and len({tuple(sorted(t["params"].items())) for t in trials}) == 4, trials
@@ -91,39 +105,23 @@ def test_a_data_parallel_trial_survives_losing_the_node_of_one_of_its_workers(s3
     bucket. After its Ray Train run has persisted two checkpoints, node B (one worker) is killed and
     node C joins: Ray Train restarts the worker group on A and C from the run's last registered
     checkpoint, and the trial ends with contiguous epochs."""
-    nodes, (node_a, node_b) = cluster
     epochs = 6
     spec = with_changes(search__num_samples=1, search__max_concurrent_trials=1, base__train__epochs=epochs,
                         resources={"num_workers": 2, "cpus_per_worker": 1},
                         datasets=[{"name": "synthetic-text", "options": {"n_train": 400, "n_dev": 32, "n_test": 32,
                                                                          "min_len": 5, "max_len": 9}}])
-    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(spec))
-    log = tmp_path / "driver.log"                                             # kept for a failure
-    with log.open("w") as sink:
-        driver = subprocess.Popen([*N2R, "sweep", str(tmp_path / "sweep.yaml"), "--storage", "s3://n2r-test/ddp",
-                                   "--address", nodes.address, "--no-export"],
-                                  env={**s3_env, "N2R_CACHE": str(tmp_path / "cache")},
-                                  cwd=tmp_path, stdout=sink, stderr=sink, start_new_session=True)
-    try:
-        deadline = time.time() + 180
-        while not 2 <= max(persisted_epochs(s3_env, f"ddp/tiny/{STUDY}/_train").values(), default=0) < epochs:
-            assert time.time() < deadline and driver.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.2)
-        lost_node = node_b.node_id
-        nodes.remove_node(node_b, allow_graceful=False)
-        nodes.add_node(num_cpus=1)
-        driver.wait(timeout=300)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 0, log.read_text()[-3000:]
-    summary = json.loads(read(s3_env, "ddp/tiny/summary.json"))
-    (tmp_path / "summary.json").write_text(json.dumps(summary))
+
+    def two_checkpoints():
+        return 2 <= max(persisted_epochs(s3_env, f"ddp/tiny/{STUDY}/_train").values(), default=0) < epochs
+
+    summary, lost_node = sweep_losing_a_node(cluster, s3_env, spec, "ddp", tmp_path, two_checkpoints)
     (trial,) = summary["studies"][STUDY]["trials"]
     assert trial["curves"]["epoch"] == list(range(1, epochs + 1)) and trial["restarts"] == 1, trial
     assert trial["checkpoint"].startswith(f"{STUDY}/_train/train-{trial['trial_id']}/checkpoint_")
     assert summary["studies"][STUDY]["best"]["trial_id"] == trial["trial_id"]
     assert f"{trial['checkpoint']}/checkpoint.pt" in bucket_files(s3_env, "ddp/tiny")          # the best, in the bucket
+    card = json.loads(read(s3_env, f"ddp/tiny/export/{STUDY}/metrics.json"))     # exported from the Train run's
+    assert card["trial_id"] == trial["trial_id"] and card["epochs_trained"] == epochs
     restart = json.loads(read(s3_env, f"ddp/tiny/{trial['checkpoint']}/history.json"))["restarts"]
     assert restart[0]["from_epoch"] >= 1 and restart[0]["node"] != lost_node, restart
     assert restart[0]["furthest_epoch"] - restart[0]["from_epoch"] == trial["redone_epochs"] <= 1, restart

@@ -13,6 +13,35 @@ from tests.helpers import TINY_SWEEP
 from tests.pipelines.bucket import N2R, bucket_files, free_port, n2r, persisted_epochs, read
 
 
+def kill_everything_under(ray_dir: str, timeout: float = 30) -> None:
+    """SIGKILL every process of the Ray instance started with ``RAY_TMPDIR=ray_dir`` (workers
+    rename themselves ``ray::…``; their environment still names it) and wait until none is left:
+    a worker outside the driver's process group would otherwise go on uploading a checkpoint
+    after the "machine" is gone (seen: an epoch the bucket did not hold at the kill)."""
+    import time
+
+    import psutil
+
+    def of_that_instance(process) -> bool:
+        try:
+            return process.environ().get("RAY_TMPDIR") == ray_dir
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            return False
+
+    deadline = time.time() + timeout
+    while True:
+        left = [p for p in psutil.process_iter() if p.pid != os.getpid() and of_that_instance(p)]
+        if not left:
+            return
+        assert time.time() < deadline, [p.pid for p in left]
+        for process in left:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("change, storage, message", [
     ({}, "s3://no-such-bucket/sweeps",
      "--storage s3://no-such-bucket/sweeps: bucket 'no-such-bucket' does not exist at http://127.0.0.1:"),
@@ -63,8 +92,9 @@ def test_a_sweep_whose_driver_and_disk_are_lost_resumes_from_the_bucket_alone(s3
     while not sum(f.endswith("checkpoint.pt") for f in bucket_files(s3_env, "lost/tiny")) >= 3:
         assert time.time() < deadline and driver.poll() is None, log.read_text()[-3000:]
         time.sleep(0.5)
-    os.killpg(driver.pid, signal.SIGKILL)                 # the driver and the local Ray it started
+    os.killpg(driver.pid, signal.SIGKILL)                 # the driver and the local Ray it started …
     driver.wait(timeout=30)
+    kill_everything_under(ray_lost)                       # … with every Ray process of that instance
     shutil.rmtree(driver_disk, ignore_errors=True)       # the driver's disk is gone
     shutil.rmtree(ray_lost, ignore_errors=True)
     assert "summary.json" not in bucket_files(s3_env, "lost/tiny")

@@ -59,24 +59,6 @@ def test_three_trial_optuna_sweep_selects_by_the_declared_metric(ray_local, tmp_
         assert load_checkpoint(tmp_path / "sweep" / t["checkpoint"] / "checkpoint.pt")["epoch"] == 2
 
 
-def test_multi_worker_trials_run_a_torch_trainer_and_export(ray_local, tmp_path):
-    from n2r.bundle import load_bundle
-    from pipelines.export import export_sweep
-
-    spec = SweepSpec.from_dict(with_changes(search__num_samples=1, search__max_concurrent_trials=1,
-                                            resources={"num_workers": 2, "cpus_per_worker": 1}))
-    storage = f"file://{tmp_path}/sweep"           # Train workers write their checkpoints through the URI
-    summary = run_sweep(spec, storage, cache_dir=str(tmp_path / "cache"))
-    best = summary["studies"]["synthetic-text-gru-n2r"]["best"]
-    assert best["curves"]["epoch"] == [1, 2]       # forwarded from the Train workers by TuneReportCallback
-    # its checkpoints are the Train run's (Tune's record has none): the summary asks Ray for them
-    assert best["checkpoint"].startswith(f"synthetic-text-gru-n2r/_train/train-{best['trial_id']}/checkpoint_")
-    assert list((tmp_path / "sweep" / "synthetic-text-gru-n2r" / "_train").glob("train-*/checkpoint_*"))
-    bundles = export_sweep(storage, tmp_path / "export", cache_dir=str(tmp_path / "cache"))
-    bundle = load_bundle(bundles["synthetic-text-gru-n2r"])
-    assert bundle.metrics["epochs_trained"] == 2
-
-
 @cuda
 def test_cuda_sweep_packs_single_worker_trials_on_one_gpu(ray_local, tmp_path):
     """A Tune sweep with GPU trials: four trials with a quarter GPU each share one GPU."""

@@ -49,47 +49,18 @@ def test_a_restarted_run_continues_from_its_latest_checkpoint(ray_local, tmp_pat
     assert resumed["history"][2]["dev"] == expected["history"][2]["dev"]
 
 
-def test_two_workers_stay_identical_and_survive_a_killed_worker(ray_local, tmp_path):
+def test_two_workers_stay_identical_and_learn_what_one_process_learns(ray_local, tmp_path):
     """Two-worker DDP on CPU: replicas are checked identical after every step (the check raises
-    inside the workers otherwise); one worker is killed after the first checkpoint; new workers
-    are started (observed) from that checkpoint and the epochs stay contiguous; the run reaches
-    the dev accuracy the same config reaches in one process."""
-    import signal
-    import threading
-    import time
-
-    import psutil
-
+    inside the workers otherwise), each rank takes half of every epoch, and the run reaches the dev
+    accuracy the same config reaches in one process. (Losing a worker — its whole node — and
+    restarting the group from the last checkpoint: ``tests/pipelines/test_cluster.py``.)"""
     run = {**RUN, "data": {**RUN["data"], "options": {**RUN["data"]["options"], "n_train": 768, "n_dev": 128}},
            "objective": {"name": "rnp", "sparsity_target": 0.2, "lambda_sparsity": 2.0, "lambda_continuity": 0.5},
            "train": {**RUN["train"], "epochs": 6, "lr": 0.01, "seed": 3}}
-    trainer = build_trainer(RunConfig.from_dict(run), num_workers=2, storage_path=str(tmp_path), name="failure",
-                            max_failures=1, cache_dir=str(tmp_path / "cache"))
+    trainer = build_trainer(RunConfig.from_dict(run), num_workers=2, storage_path=str(tmp_path), name="two",
+                            cache_dir=str(tmp_path / "cache"))
     trainer.train_loop_config["check_replicas"] = True
-    box = {}
-    started = time.time()
-    thread = threading.Thread(target=lambda: box.setdefault("result", trainer.fit()))
-    thread.start()
-    deadline = time.time() + 240
-    while not list((tmp_path / "failure").glob("checkpoint_*")) and time.time() < deadline:
-        time.sleep(0.2)
-    workers = [p for p in psutil.process_iter(["cmdline", "create_time"])
-               if "RayTrainWorker" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] >= started - 1]
-    assert workers, "no Ray Train worker process found"
-    killed_at = time.time()
-    workers[-1].send_signal(signal.SIGKILL)                  # one worker dies during epoch 2
-
-    def restarted_workers():
-        return [p for p in psutil.process_iter(["cmdline", "create_time"])
-                if "RayTrainWorker" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] > killed_at]
-
-    restarted = []
-    while thread.is_alive() and not restarted:              # the group must be started again
-        restarted = restarted_workers()
-        time.sleep(0.1)
-    thread.join(timeout=400)
-    assert restarted, "training ended without restarting its workers: the kill came too late to test anything"
-    result = box["result"]
+    result = trainer.fit()
     assert result.error is None
     state = final_state(result)
     assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4, 5, 6]
