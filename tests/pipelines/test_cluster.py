@@ -1,21 +1,30 @@
-"""A sweep on a real multi-node Ray cluster on this machine (``ray.cluster_utils.Cluster``: a head
-and worker nodes, each its own raylet and object store) with the sweep in the S3 bucket: a worker
-node is killed — its raylet and every process on it — while it runs a trial, a new node joins, and
-the sweep finishes with nothing lost. The driver is the ``n2r`` command, connected with
-``--address`` as a user connects to a cluster."""
+"""Sweeps on real multi-node Ray clusters on this machine (``ray.cluster_utils.Cluster``: a head
+and worker nodes, each its own raylet and object store) with the sweep in the S3 bucket (a real S3
+server, ``conftest.s3_env``). A worker node is killed — its raylet and every process on it — while it
+runs a trial, and a new node joins; or the driver is killed with its whole cluster and disk, and
+the sweep is resumed on another cluster from the bucket alone. Each time the sweep finishes with
+nothing lost. The driver is the ``n2r`` command, connected with ``--address`` as a user connects
+to a cluster."""
 import json
+import os
+import shutil
+import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
 import yaml
 
 from tests.helpers import with_changes
-from tests.pipelines.bucket import N2R, bucket_files, persisted_epochs, read
+from tests.pipelines.bucket import N2R, bucket_files, n2r, persisted_epochs, read
 
 STUDY = "synthetic-text-gru-n2r"
 # as the local instance of the other Ray tests (tests/conftest.py): Train polls its workers every 0.2 s
 RAY_TEST_SETTINGS = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "0"}
+
+
+HEAD = {"num_cpus": 0, "resources": {"TRAIN_DRIVER": 100}}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +41,7 @@ def cluster(s3_env):
         for key, value in RAY_TEST_SETTINGS.items():
             env.setenv(key, value)
         env.delenv("RAY_ADDRESS", raising=False)
-        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "resources": {"TRAIN_DRIVER": 100}})
+        nodes = Cluster(initialize_head=True, head_node_args=HEAD)
         try:
             workers = [nodes.add_node(num_cpus=1) for _ in range(2)]
             nodes.wait_for_nodes()
@@ -120,7 +129,7 @@ def test_a_data_parallel_trial_survives_losing_the_node_of_one_of_its_workers(s3
         return 2 <= max(persisted_epochs(s3_env, f"ddp/tiny/{STUDY}/_train").values(), default=0) < epochs
 
     # export reads a multi-worker trial's checkpoint as any other (the summary names it; the driver-loss
-    # test in test_s3.py exports from the bucket): not repeated here
+    # test below exports from the bucket): not repeated here
     summary, lost_node = sweep_losing_a_node(cluster, s3_env, spec, "ddp", tmp_path, two_checkpoints, "--no-export")
     (trial,) = summary["studies"][STUDY]["trials"]
     assert trial["curves"]["epoch"] == list(range(1, epochs + 1)) and trial["restarts"] == 1, trial
@@ -145,3 +154,107 @@ def test_a_data_parallel_trial_survives_losing_the_node_of_one_of_its_workers(s3
     assert in_bucket.equals(local.table("train")) and in_bucket.num_rows == 400
     epochs_seen = json.loads(read(s3_env, f"ddp/tiny/{trial['checkpoint']}/history.json"))["epochs"]
     assert all(e["train_examples"] * 2 == 400 for e in epochs_seen)             # rank 0's half
+
+
+def kill_everything_under(ray_dir: str, timeout: float = 30) -> None:
+    """SIGKILL every process of the Ray cluster started with ``RAY_TMPDIR=ray_dir`` (workers
+    rename themselves ``ray::…``; their environment still names it) and wait until none is left:
+    a worker outside the driver's process group would otherwise go on uploading a checkpoint
+    after the "machine" is gone (seen: an epoch the bucket did not hold at the kill)."""
+    import psutil
+
+    def of_that_cluster(process) -> bool:
+        try:
+            return process.environ().get("RAY_TMPDIR") == ray_dir
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            return False
+
+    deadline = time.time() + timeout
+    while True:
+        left = [p for p in psutil.process_iter() if p.pid != os.getpid() and of_that_cluster(p)]
+        if not left:
+            return
+        assert time.time() < deadline, [p.pid for p in left]
+        for process in left:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        time.sleep(0.2)
+
+
+def test_a_sweep_whose_driver_cluster_and_disk_are_lost_resumes_on_another_cluster_from_the_bucket(
+        s3_env, cluster, tmp_path, monkeypatch):
+    """The driver is killed mid-sweep together with its whole cluster (a head and two worker
+    nodes: every process of it), and its working folder, Ray folder and data cache are deleted;
+    ``n2r resume --address`` from another folder, on another cluster with a fresh cache, finishes
+    the sweep from the bucket: the budget kept, no configuration run twice, every trial's epochs
+    contiguous. Sweep file, Tune state, checkpoints, summary, report and export are in the bucket,
+    and ``n2r export`` from a third, empty folder reads them back."""
+    from ray.cluster_utils import Cluster
+
+    spec = with_changes(search__num_samples=4, base__train__epochs=4)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(spec))
+    driver_disk, elsewhere, third = tmp_path / "driver", tmp_path / "elsewhere", tmp_path / "third"
+    for folder in (driver_disk, elsewhere, third):
+        folder.mkdir()
+    # the lost cluster's Ray folder: a short path (its sockets live there; at most 107 bytes)
+    ray_lost = tempfile.mkdtemp(prefix="n2r-ray-", dir="/tmp")
+    with monkeypatch.context() as env:                  # its processes carry RAY_TMPDIR: found and killed by it
+        env.setenv("RAY_TMPDIR", ray_lost)
+        lost_cluster = Cluster(initialize_head=True, head_node_args=HEAD, shutdown_at_exit=False)
+        for _ in range(2):
+            lost_cluster.add_node(num_cpus=1)
+        lost_cluster.wait_for_nodes()
+    lost = {**s3_env, **RAY_TEST_SETTINGS, "RAY_TMPDIR": ray_lost, "N2R_CACHE": str(driver_disk / "cache")}
+    log = tmp_path / "driver.log"                                             # kept for a failure
+    try:
+        with log.open("w") as sink:
+            driver = subprocess.Popen([*N2R, "sweep", str(tmp_path / "tiny.yaml"), "--storage", "s3://n2r-test/lost",
+                                       "--address", lost_cluster.address, "--no-export"],
+                                      env=lost, cwd=driver_disk, stdout=sink, stderr=sink, start_new_session=True)
+        deadline = time.time() + 180
+        while not sum(f.endswith("checkpoint.pt") for f in bucket_files(s3_env, "lost/tiny")) >= 3:
+            assert time.time() < deadline and driver.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        os.killpg(driver.pid, signal.SIGKILL)                 # the driver …
+        driver.wait(timeout=30)
+    finally:
+        kill_everything_under(ray_lost)                       # … with every process of its cluster
+    shutil.rmtree(driver_disk, ignore_errors=True)           # and the disks are gone
+    shutil.rmtree(ray_lost, ignore_errors=True)
+    assert "summary.json" not in bucket_files(s3_env, "lost/tiny")
+    before = persisted_epochs(s3_env, f"lost/tiny/{STUDY}")   # what the killed run left per trial
+    nodes, _ = cluster
+    fresh = {**s3_env, **RAY_TEST_SETTINGS, "N2R_CACHE": str(elsewhere / "cache")}
+    resumed = n2r(fresh, "resume", "s3://n2r-test/lost/tiny", "--address", nodes.address, cwd=elsewhere, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    files = bucket_files(s3_env, "lost/tiny")
+    assert {"sweep.yaml", "summary.json", "report.html", "explanations.json"} <= files, sorted(files)
+    assert any(f.startswith(f"{STUDY}/experiment_state") for f in files), sorted(files)
+    assert any(f.startswith(f"export/{STUDY}/") for f in files), sorted(files)
+    summary = json.loads(read(s3_env, "lost/tiny/summary.json"))
+    (tmp_path / "summary.json").write_text(json.dumps({"summary": summary, "before": before}))    # kept for a failure
+    study = summary["studies"][STUDY]
+    assert len(study["trials"]) == 4                                           # the budget is respected
+    assert len({tuple(sorted(t["params"].items())) for t in study["trials"]}) == 4   # none ran twice
+    recorded = {t["path"].split("/")[1]: t for t in study["trials"]}
+    # trials the killed driver started after Tune's last snapshot: reported, not mixed in
+    assert study["unrecorded_trials"] == sorted(f"{STUDY}/{n}" for n in set(before) - set(recorded))
+    for name, trial in recorded.items():
+        # every epoch once, in order — from the trial's checkpoint history, which reaches the bucket
+        # with each checkpoint (Tune's result rows before the kill may never have been uploaded)
+        assert trial["curves"]["epoch"] == [1, 2, 3, 4], name
+        assert f"{trial['checkpoint']}/checkpoint.pt" in files and trial["checkpoint"].endswith("checkpoint_000003")
+        restarts = json.loads(read(s3_env, f"lost/tiny/{trial['checkpoint']}/history.json"))["restarts"]
+        if restarts:            # a restarted trial redoes the epochs between its checkpoint and the furthest
+            assert [r["furthest_epoch"] for r in restarts] == [before[name]], (name, restarts, before)
+            assert trial["redone_epochs"] == before[name] - restarts[0]["from_epoch"], (name, restarts)
+        else:                   # one the killed run finished, or one it never started
+            assert before.get(name, 4) == 4 and trial["redone_epochs"] == 0, (name, before)
+    exported = n2r(fresh, "export", "s3://n2r-test/lost/tiny", "--out", str(third / "bundles"), cwd=third)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    card = json.loads((third / "bundles" / STUDY / "metrics.json").read_text())
+    assert card["trial_id"] == study["best"]["trial_id"]
+    assert card["checkpoint"].startswith("s3://n2r-test/lost/tiny/")
+    assert card["dev"]["accuracy"] == pytest.approx(study["best"]["best_dev"]["accuracy"])
