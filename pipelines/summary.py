@@ -105,11 +105,19 @@ def checkpoint_history(storage: Storage, folder: str | None, trial_folder: str) 
 CURVES = ("epoch", "score", "dev_accuracy", "dev_sparsity", "dev_f1", "epoch_time_s", "reported_at")
 
 
+def trial_id_of(result, df) -> str | None:
+    """The trial's id from its last result, else from its result rows."""
+    trial_id = result.metrics.get("trial_id") if result.metrics else None
+    if trial_id is None and df is not None and not df.empty:
+        trial_id = df["trial_id"].iloc[-1]
+    return trial_id
+
+
 def rank(trial: dict[str, Any]) -> tuple:
-    """How the best trial is chosen: the highest dev ``score`` over its epochs; of equal scores the
-    one that reached it at the earlier epoch, then the smaller trial id — the same after a restore,
-    whatever order Tune lists the trials in."""
-    return trial["best_score"], -trial["best_epoch"], tuple(-ord(c) for c in trial["trial_id"])
+    """How the best trial is chosen, the smallest key first: the highest dev ``score`` over its
+    epochs; of equal scores the one that reached it at the earlier epoch, then the smaller trial id
+    — the same after a restore, whatever order Tune lists the trials in."""
+    return -trial["best_score"], trial["best_epoch"], trial["trial_id"]
 
 
 def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage, concurrency: int,
@@ -135,12 +143,10 @@ def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage,
         elif df is not None and not df.empty:
             records, redone = epoch_records(df)
         else:
-            trials.append({"trial_id": result.metrics.get("trial_id") if result.metrics else None, "epochs": [],
+            trials.append({"trial_id": trial_id_of(result, df), "epochs": [],
                            "error": str(result.error) if result.error else None})
             continue
-        trial_id = result.metrics.get("trial_id") if result.metrics else None
-        if trial_id is None and df is not None and not df.empty:
-            trial_id = df["trial_id"].iloc[-1]
+        trial_id = trial_id_of(result, df)
         params = {k: v for k, v in result.config.items() if "." in k}
         curves = {c: records[c].tolist() for c in CURVES if c in records}
         best_row = records.loc[records["score"].idxmax()]
@@ -151,7 +157,7 @@ def summarize_study(grid, wall_time_s: float, spec: SweepSpec, storage: Storage,
                        "curves": curves, "redone_epochs": int(redone), "restarts": restarts,
                        "error": str(result.error) if result.error else None})
     scored = [t for t in trials if t.get("best_score") is not None]
-    best = max(scored, key=rank, default=None)
+    best = min(scored, key=rank, default=None)
     # useful work: the epochs' training + dev evaluation, summed over trials
     train_time = sum(sum(t["curves"].get("epoch_time_s", [])) for t in scored)
     return {"trials": trials, "best": best, "wall_time_s": wall_time_s, "train_time_s": train_time,

@@ -61,3 +61,15 @@ def test_a_restart_counts_the_epochs_between_its_checkpoint_and_the_furthest_one
                       again["restarts"])
     twice = history.restarted(history.read(trial / "checkpoint_000002"), fs, str(trial))
     assert twice["restarts"][-1] == {"from_epoch": 3, "furthest_epoch": 3} and history.redone_epochs(twice) == 2
+
+
+def test_the_best_trial_is_the_highest_score_then_the_earlier_epoch_then_the_smaller_id():
+    from pipelines.summary import rank
+
+    def trial(trial_id, score, epoch):
+        return {"trial_id": trial_id, "best_score": score, "best_epoch": epoch}
+
+    trials = [trial("b_00002", 0.9, 3), trial("b_00001", 0.8, 1), trial("b_00003", 0.9, 2), trial("b_00000", 0.9, 2)]
+    assert [t["trial_id"] for t in sorted(trials, key=rank)] == ["b_00000", "b_00003", "b_00002", "b_00001"]
+    # whatever order the trials are listed in
+    assert min(reversed(trials), key=rank)["trial_id"] == min(trials, key=rank)["trial_id"] == "b_00000"
