@@ -3,6 +3,7 @@
     python benchmarks/emergence.py --data-dir ../shared/data/beer --reference .reference --out runs/emergence \
         --arm reference --arm compatible --arm default --seeds 1,2,3 [--objective n2r] [--epochs 30] [--lr 1e-3]
     python benchmarks/emergence.py --out runs/emergence --table            # the table of what has finished
+    python benchmarks/emergence.py ... --aspect 1        # Beer Aroma: rows in OUT/OBJECTIVE.aspect1/
 
 The published Beer-Appearance set-up (batch 128, s 0.125, λs 11, λc 12, λn 1, CE × 0.9, sampled
 evaluation masks, GloVe 50d, hidden 100; the heldout file split in file order) at a learning rate
@@ -20,6 +21,9 @@ where the authors' code climbs within 30 epochs on one CPU thread (1e-3 instead 
   ``clean+padded_penalties+bucket``); ``BASE@FIELD=VALUE;FIELD=VALUE`` sets any other field;
 - ``ARM@fr`` / ``ARM@dr``: FR (``model.shared_encoder``) / DR (``train.predictor_lr_scale`` 0.1)
   on any arm, ``reference@fr`` / ``reference@dr`` included (their script's ``--fr 1`` / ``--dr 1``).
+
+``--aspect 1`` runs the same set-up on Beer Aroma (the authors' README publishes coefficients for
+Appearance only; the protocol keeps them) with rows in ``OUT/OBJECTIVE.aspect1/``.
 
 Each arm-seed runs in its own process with one thread (``--jobs`` at once), appends one JSON row
 per epoch to ``OUT/OBJECTIVE/ARM/seedS.jsonl`` (dev accuracy; test accuracy, sparsity, P/R/F1 over
@@ -97,21 +101,23 @@ def arm_overrides(arm: str) -> dict[str, Any]:
     return fields
 
 
-def published(objective: str, lr: float, epochs: int, seed: int):
+def published(objective: str, lr: float, epochs: int, seed: int, aspect: int = 0):
     from benchmarks.parity import BEER
     from n2r.config import RunConfig
 
     raw = copy.deepcopy(BEER)
+    raw["data"]["options"]["aspect"] = aspect
     raw["objective"].update(name=objective, ce_weight=0.9)
     raw["model"].update(eval_selection="sample")
     raw["train"].update(lr=lr, epochs=epochs, seed=seed, num_threads=1, selection_metric="accuracy")
     return RunConfig.from_dict(raw)
 
 
-def arm_config(arm: str, objective: str, lr: float, epochs: int, seed: int, data_dir: str | None = None):
+def arm_config(arm: str, objective: str, lr: float, epochs: int, seed: int, data_dir: str | None = None,
+               aspect: int = 0):
     from n2r.config import RunConfig
 
-    raw = published(objective, lr, epochs, seed).to_dict()
+    raw = published(objective, lr, epochs, seed, aspect).to_dict()
     for field, value in arm_overrides(arm).items():
         section, name = field.split(".")
         raw[section][name] = value
@@ -148,7 +154,7 @@ def run_engine(arm: str, args, rows_path: Path) -> None:
 
     from n2r.runner import train_run
 
-    cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir)
+    cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir, args.aspect)
     torch.set_num_threads(1)
     done = {row["epoch"] for row in read_rows(rows_path)}
 
@@ -166,7 +172,7 @@ def run_reference(args, rows_path: Path) -> None:
 
     from benchmarks.parity import reference_epochs
 
-    cfg = arm_config(args.worker, args.objective, args.lr, args.epochs, args.seed)
+    cfg = arm_config(args.worker, args.objective, args.lr, args.epochs, args.seed, aspect=args.aspect)
     torch.set_num_threads(1)
     done = {row["epoch"] for row in read_rows(rows_path)}
     for row in reference_epochs(args.reference, cfg, args.data_dir, args.epochs, args.seed,
@@ -175,8 +181,17 @@ def run_reference(args, rows_path: Path) -> None:
             append_row(rows_path, row)
 
 
-def rows_file(out: Path, objective: str, arm: str, seed: int) -> Path:
-    folder = out / objective / arm.replace("/", "_")
+def study_folder(objective: str, aspect: int = 0) -> str:
+    """``OBJECTIVE`` for Beer Appearance (aspect 0), ``OBJECTIVE.aspectN`` otherwise."""
+    return objective if aspect == 0 else f"{objective}.aspect{aspect}"
+
+
+def aspect_of(folder_name: str) -> int:
+    return int(folder_name.rpartition(".aspect")[2]) if ".aspect" in folder_name else 0
+
+
+def rows_file(out: Path, objective: str, arm: str, seed: int, aspect: int = 0) -> Path:
+    folder = out / study_folder(objective, aspect) / arm.replace("/", "_")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"seed{seed}.jsonl"
 
@@ -215,12 +230,15 @@ def summarize(rows: list[dict[str, Any]], metric: str = "f1", epochs: int | None
     return out
 
 
-def table(out: Path, gold_share: float | None, epochs: int, labels: dict[str, str] | None = None) -> str:
-    """One markdown table per objective folder of ``out``: every arm-seed with at least 10
-    epochs; an arm whose seeds stopped before ``epochs`` says how far they got (``epochs run``),
-    and its dev-selected column then selects among the epochs run."""
+def table(out: Path, gold_share: float | dict[int, float] | None, epochs: int,
+          labels: dict[str, str] | None = None) -> str:
+    """One markdown table per objective folder of ``out`` (``OBJECTIVE`` or ``OBJECTIVE.aspectN``):
+    every arm-seed with at least 10 epochs; an arm whose seeds stopped before ``epochs`` says how
+    far they got (``epochs run``), and its dev-selected column then selects among the epochs run.
+    ``gold_share``: the annotated share of test tokens, one for all folders or one per aspect."""
     lines = []
     for objective_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        share = gold_share.get(aspect_of(objective_dir.name)) if isinstance(gold_share, dict) else gold_share
         lines += [f"\n### {objective_dir.name}\n",
                   "| arm | seeds | epochs run | F1 @10 | F1 @20 | F1 @30 (P) | dev-selected F1 | S | "
                   "random F1 at S | mean − 2σ > random |",
@@ -232,7 +250,7 @@ def table(out: Path, gold_share: float | None, epochs: int, labels: dict[str, st
                 continue
             reached = sorted({min(r["epochs"], epochs) for r in runs})
             sparsity = statistics.fmean(r["selected_sparsity"] for r in runs)
-            chance = random_f1(gold_share, sparsity) if gold_share is not None else math.nan
+            chance = random_f1(share, sparsity) if share is not None else math.nan
             selected = [r["selected"] for r in runs]
             m, s = mean_std(selected)
             above = ("yes" if m - 2 * s > chance else "no") if len(runs) > 1 else "– (one seed)"
@@ -245,13 +263,13 @@ def table(out: Path, gold_share: float | None, epochs: int, labels: dict[str, st
     return "\n".join(lines)
 
 
-def gold_share_of(data_dir: str | None) -> float | None:
-    """The annotated share of real tokens in the test split (the random row's precision)."""
+def gold_share_of(data_dir: str | None, aspect: int = 0) -> float | None:
+    """The annotated share of real tokens in the aspect's test split (the random row's precision)."""
     if not data_dir:
         return None
     from n2r.data import prepare_data
 
-    cfg = published("n2r", 1e-3, 1, 1)
+    cfg = published("n2r", 1e-3, 1, 1, aspect)
     cfg.data.path = data_dir
     data = prepare_data(cfg.data, cfg.model)
     column = data.splits["test"].column("rationale").combine_chunks()
@@ -276,10 +294,10 @@ def probe(arm: str, args) -> dict[str, Any]:
     from n2r.runner import build_run
     from n2r.training import run_loaders
 
-    cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir)
+    cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir, args.aspect)
     torch.set_num_threads(1)
     data, model = build_run(cfg)
-    path = run_folder(rows_file(Path(args.out), args.objective, arm, args.seed)) / "checkpoint.pt"
+    path = run_folder(rows_file(Path(args.out), args.objective, arm, args.seed, args.aspect)) / "checkpoint.pt"
     epoch = load_checkpoint(path, model)["epoch"]
     model.eval()
     fifths, gold_fifths = torch.zeros(5), torch.zeros(5)
@@ -350,6 +368,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--aspect", type=int, choices=(0, 1), default=0, help="Beer aspect: 0 Appearance, 1 Aroma")
     parser.add_argument("--jobs", type=int, default=2, help="arm-seeds run at once, one thread each")
     parser.add_argument("--table", action="store_true", help="print the table of finished arm-seeds and stop")
     parser.add_argument("--probe", metavar="ARM", help="measure where ARM's latest checkpoint selects (with --seed)")
@@ -360,7 +379,7 @@ def main() -> None:
     out = Path(args.out)
 
     if args.worker:
-        path = rows_file(out, args.objective, args.worker, args.seed)
+        path = rows_file(out, args.objective, args.worker, args.seed, args.aspect)
         if args.worker.partition("@")[0] == "reference":
             run_reference(args, path)
         else:
@@ -370,7 +389,7 @@ def main() -> None:
         print(json.dumps(probe(args.probe, args), indent=1))
         return
     if args.table:
-        print(table(out, gold_share_of(args.data_dir), args.epochs))
+        print(table(out, gold_shares(out, args.data_dir), args.epochs))
         return
     if not args.data_dir or not args.arm:
         raise SystemExit("--data-dir and at least one --arm are required (or --table)")
@@ -380,16 +399,16 @@ def main() -> None:
         arm_overrides(arm)                       # refuse a bad arm before anything starts
     seeds = [int(s) for s in args.seeds.split(",")]
     todo = [(arm, seed) for seed in seeds for arm in args.arm
-            if not finished(rows_file(out, args.objective, arm, seed), args.epochs)]
+            if not finished(rows_file(out, args.objective, arm, seed, args.aspect), args.epochs)]
     running: list[tuple[subprocess.Popen, str, int]] = []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     while todo or running:
         while todo and len(running) < args.jobs:
             arm, seed = todo.pop(0)
-            log = rows_file(out, args.objective, arm, seed).with_suffix(".log").open("a")
+            log = rows_file(out, args.objective, arm, seed, args.aspect).with_suffix(".log").open("a")
             cmd = [sys.executable, __file__, "--out", str(out), "--data-dir", args.data_dir, "--objective",
                    args.objective, "--epochs", str(args.epochs), "--lr", str(args.lr), "--worker", arm,
-                   "--seed", str(seed)] + (["--reference", args.reference] if args.reference else [])
+                   "--seed", str(seed), "--aspect", str(args.aspect)] + (["--reference", args.reference] if args.reference else [])
             running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), arm, seed))
             print(f"started {arm} seed {seed}", flush=True)
         time.sleep(5)
@@ -398,7 +417,14 @@ def main() -> None:
                 running.remove((proc, arm, seed))
                 print(f"{'finished' if proc.returncode == 0 else f'FAILED ({proc.returncode})'} {arm} seed {seed}",
                       flush=True)
-    print(table(out, gold_share_of(args.data_dir), args.epochs))
+    print(table(out, gold_shares(out, args.data_dir), args.epochs))
+
+
+def gold_shares(out: Path, data_dir: str | None) -> dict[int, float] | None:
+    """The annotated share of each aspect that ``out`` holds rows of."""
+    if not data_dir:
+        return None
+    return {a: gold_share_of(data_dir, a) for a in sorted({aspect_of(p.name) for p in out.iterdir() if p.is_dir()})}
 
 
 if __name__ == "__main__":

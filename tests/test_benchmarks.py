@@ -187,6 +187,15 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path):
     assert "| 2 | 3 |" in row and "32.0 ± 2.8" in row              # dev-selected F1: 0.30 and 0.34
     assert f"{100 * emergence.random_f1(0.2, 0.1):.1f}" in row and row.endswith("| yes |")
     assert not emergence.finished(folder / "seed1.jsonl", 4)       # a fourth epoch would still run
+    # Beer Aroma (--aspect 1): its own folder, configuration and random row
+    aroma = emergence.rows_file(tmp_path, "n2r", "default", 1, aspect=1)
+    assert aroma == tmp_path / "n2r.aspect1" / "default" / "seed1.jsonl"
+    assert emergence.rows_file(tmp_path, "n2r", "default", 1) == folder / "seed1.jsonl"
+    assert emergence.arm_config("default", "n2r", 1e-3, 30, 1, aspect=1).data.options["aspect"] == 1
+    aroma.write_text((folder / "seed1.jsonl").read_text())
+    text = emergence.table(tmp_path, {0: 0.2, 1: 0.1}, 3)
+    assert [line for line in text.splitlines() if line.startswith("###")] == ["### n2r", "### n2r.aspect1"]
+    assert f"| {100 * emergence.random_f1(0.1, 0.1):.1f} |" in text.split("### n2r.aspect1")[1]
 
 
 def test_epoch_curve_prints_a_test_row_per_epoch_and_keeps_the_run(tmp_path):
