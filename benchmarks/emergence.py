@@ -233,8 +233,10 @@ def summarize(rows: list[dict[str, Any]], metric: str = "f1", epochs: int | None
 def table(out: Path, gold_share: float | dict[int, float] | None, epochs: int,
           labels: dict[str, str] | None = None) -> str:
     """One markdown table per objective folder of ``out`` (``OBJECTIVE`` or ``OBJECTIVE.aspectN``):
-    every arm-seed with at least 10 epochs; an arm whose seeds stopped before ``epochs`` says how
-    far they got (``epochs run``), and its dev-selected column then selects among the epochs run.
+    every arm-seed with at least 10 epochs, read up to ``epochs`` (``--table --epochs 20``: every arm
+    at a 20-epoch budget, dev selection among those epochs); an arm whose seeds stopped before
+    ``epochs`` says how far they got (``epochs run``), and its dev-selected column then selects
+    among the epochs run.
     ``gold_share``: the annotated share of test tokens, one for all folders or one per aspect."""
     lines = []
     for objective_dir in sorted(p for p in out.iterdir() if p.is_dir()):
@@ -244,7 +246,7 @@ def table(out: Path, gold_share: float | dict[int, float] | None, epochs: int,
                   "random F1 at S | mean − 2σ > random |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for arm_dir in sorted(p for p in objective_dir.iterdir() if p.is_dir()):
-            runs = [summarize(rows) for path in sorted(arm_dir.glob("seed*.jsonl"))
+            runs = [summarize(rows, epochs=epochs) for path in sorted(arm_dir.glob("seed*.jsonl"))
                     if len(rows := read_rows(path)) >= min(10, epochs)]
             if not runs:
                 continue
