@@ -14,8 +14,9 @@ where the authors' code climbs within 30 epochs on one CPU thread (1e-3 instead 
 - ``compatible``: the engine with every :data:`n2r.reference.REFERENCE_SETTINGS` switch at the
   reference's value; ``clean``: the engine's earlier default mode (penalties over real tokens,
   length-bucketed batches, no padding read or added); ``default``: whatever the library does
-  when a run sets none of those fields (for ``n2r`` now ``clean+padded_penalties+bucket``) (``ce_weight`` and ``eval_selection`` stay as published in every
-  arm: they are part of the protocol);
+  when a run sets none of those fields (for ``n2r`` now ``clean+padded_penalties+bucket``)
+  (``ce_weight`` and ``eval_selection`` stay as published in every arm: they are part of the
+  protocol);
 - ``BASE+S`` / ``BASE-S``: a base with switch ``S`` set to the reference's value / to the clean
   value (``S`` one of ``padded_penalties``, ``reads_padding``, ``pad_to``, ``bucket``; chainable:
   ``clean+padded_penalties+bucket``); ``BASE@FIELD=VALUE;FIELD=VALUE`` sets any other field;
@@ -230,17 +231,17 @@ def summarize(rows: list[dict[str, Any]], metric: str = "f1", epochs: int | None
     return out
 
 
-def table(out: Path, gold_share: float | dict[int, float] | None, epochs: int,
+def table(out: Path, gold_shares: dict[int, float] | None, epochs: int,
           labels: dict[str, str] | None = None) -> str:
     """One markdown table per objective folder of ``out`` (``OBJECTIVE`` or ``OBJECTIVE.aspectN``):
     every arm-seed with at least 10 epochs, read up to ``epochs`` (``--table --epochs 20``: every arm
     at a 20-epoch budget, dev selection among those epochs); an arm whose seeds stopped before
     ``epochs`` says how far they got (``epochs run``), and its dev-selected column then selects
     among the epochs run.
-    ``gold_share``: the annotated share of test tokens, one for all folders or one per aspect."""
+    ``gold_shares``: the annotated share of test tokens per aspect (the random row's precision)."""
     lines = []
     for objective_dir in sorted(p for p in out.iterdir() if p.is_dir()):
-        share = gold_share.get(aspect_of(objective_dir.name)) if isinstance(gold_share, dict) else gold_share
+        share = (gold_shares or {}).get(aspect_of(objective_dir.name))
         lines += [f"\n### {objective_dir.name}\n",
                   "| arm | seeds | epochs run | F1 @10 | F1 @20 | F1 @30 (P) | dev-selected F1 | S | "
                   "random F1 at S | mean − 2σ > random |",
@@ -410,7 +411,8 @@ def main() -> None:
             log = rows_file(out, args.objective, arm, seed, args.aspect).with_suffix(".log").open("a")
             cmd = [sys.executable, __file__, "--out", str(out), "--data-dir", args.data_dir, "--objective",
                    args.objective, "--epochs", str(args.epochs), "--lr", str(args.lr), "--worker", arm,
-                   "--seed", str(seed), "--aspect", str(args.aspect)] + (["--reference", args.reference] if args.reference else [])
+                   "--seed", str(seed), "--aspect", str(args.aspect)]
+            cmd += ["--reference", args.reference] if args.reference else []
             running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), arm, seed))
             print(f"started {arm} seed {seed}", flush=True)
         time.sleep(5)

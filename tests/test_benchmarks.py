@@ -182,7 +182,7 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path):
         (folder / f"seed{seed}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     summary = emergence.summarize(emergence.read_rows(folder / "seed2.jsonl"))
     assert (summary["best_epoch"], summary["selected"]) == (2, 0.34)
-    text = emergence.table(tmp_path, gold_share=0.2, epochs=3)
+    text = emergence.table(tmp_path, gold_shares={0: 0.2}, epochs=3)
     row = next(line for line in text.splitlines() if line.startswith("| default"))
     assert "| 2 | 3 |" in row and "32.0 ± 2.8" in row              # dev-selected F1: 0.30 and 0.34
     assert f"{100 * emergence.random_f1(0.2, 0.1):.1f}" in row and row.endswith("| yes |")
