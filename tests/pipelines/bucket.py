@@ -37,13 +37,27 @@ def read(env, key: str) -> str:
         return stream.read().decode()
 
 
+def read_unless_deleted(env, key: str) -> str | None:
+    """``read``, or None when the key was deleted after it was listed (a running sweep drops its
+    older checkpoints while a test polls the bucket); any other error is raised."""
+    try:
+        return read(env, key)
+    except OSError:
+        if filesystem(env).get_file_info(f"n2r-test/{key}").type == pafs.FileType.NotFound:
+            return None
+        raise
+
+
 def persisted_epochs(env, study: str) -> dict[str, int]:
     """Per trial folder of the study in the bucket: the furthest epoch its checkpoints reached."""
     furthest = {}
     for name in bucket_files(env, study):
         parts = name.split("/")
         if len(parts) == 3 and parts[1].startswith("checkpoint_") and parts[2] == "history.json":
-            epochs = json.loads(read(env, f"{study}/{name}"))["epochs"]
+            text = read_unless_deleted(env, f"{study}/{name}")
+            if text is None:                # an older checkpoint, removed since the listing
+                continue
+            epochs = json.loads(text)["epochs"]
             furthest[parts[0]] = max(furthest.get(parts[0], 0), int(epochs[-1]["epoch"]))
     return furthest
 
