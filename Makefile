@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q --durations=12 tests
 
 # The main job: on a local Ray instance, sweep the generated synthetic-text and ba2motifs sets
 # (rnp vs n2r, Optuna + ASHA), export the best configuration of each study, explain a few test
