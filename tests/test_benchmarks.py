@@ -167,7 +167,7 @@ def test_emergence_arms_set_exactly_the_named_switches():
     assert (cfg.train.lr, cfg.train.seed, cfg.train.bucket_window, cfg.data.path) == (1e-3, 2, 0, "/data/beer")
 
 
-def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path):
+def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path, tmp_path_factory):
     import json
 
     emergence = load_benchmark("emergence")
@@ -185,7 +185,7 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path):
     text = emergence.table(tmp_path, gold_shares={0: 0.2}, epochs=3)
     row = next(line for line in text.splitlines() if line.startswith("| default"))
     assert "| 2 | 3 |" in row and "32.0 ± 2.8" in row              # dev-selected F1: 0.30 and 0.34
-    assert f"{100 * emergence.random_f1(0.2, 0.1):.1f}" in row and row.endswith("| yes |")
+    assert f"{100 * emergence.random_f1(0.2, 0.1):.1f}" in row and row.endswith("| yes | yes |")
     assert not emergence.finished(folder / "seed1.jsonl", 4)       # a fourth epoch would still run
     # Beer Aroma (--aspect 1): its own folder, configuration and random row
     aroma = emergence.rows_file(tmp_path, "n2r", "default", 1, aspect=1)
@@ -196,6 +196,15 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path):
     text = emergence.table(tmp_path, {0: 0.2, 1: 0.1}, 3)
     assert [line for line in text.splitlines() if line.startswith("###")] == ["### n2r", "### n2r.aspect1"]
     assert f"| {100 * emergence.random_f1(0.1, 0.1):.1f} |" in text.split("### n2r.aspect1")[1]
+    wide_out = tmp_path_factory.mktemp("wide")                      # 0.20 and 0.30 selected: σ 7.1, SE 5
+    wide = wide_out / "n2r" / "default"
+    wide.mkdir(parents=True)
+    for seed, f1 in ((1, 0.20), (2, 0.30)):
+        rows = [{"epoch": 1, "dev_accuracy": 0.7, "test": {"f1": f1, "sparsity": 0.1, "precision": f1}}]
+        (wide / f"seed{seed}.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    row = next(line for line in emergence.table(wide_out, {0: 0.185}, 1).splitlines()
+               if line.startswith("| default"))
+    assert row.endswith("| 13.0 | no | yes |")                      # 25 − 14.1 < 13.0 < 25 − 10
 
 
 def test_epoch_curve_prints_a_test_row_per_epoch_and_keeps_the_run(tmp_path):
