@@ -21,7 +21,10 @@ where the authors' code climbs within 30 epochs on one CPU thread (1e-3 instead 
   value (``S`` one of ``padded_penalties``, ``reads_padding``, ``pad_to``, ``bucket``; chainable:
   ``clean+padded_penalties+bucket``); ``BASE@FIELD=VALUE;FIELD=VALUE`` sets any other field;
 - ``ARM@fr`` / ``ARM@dr``: FR (``model.shared_encoder``) / DR (``train.predictor_lr_scale`` 0.1)
-  on any arm, ``reference@fr`` / ``reference@dr`` included (their script's ``--fr 1`` / ``--dr 1``).
+  on any arm, ``reference@fr`` / ``reference@dr`` included (their script's ``--fr 1`` / ``--dr 1``);
+- ``FIRST:K:SECOND``: a hand-over — engine arm FIRST trains epochs 1..K, then SECOND's
+  configuration continues from that state (parameters, Adam moments, random streams) to the end
+  (e.g. ``default:5:clean``: does what the default does in its first five epochs decide the run?).
 
 ``--aspect 1`` runs the same set-up on Beer Aroma (the authors' README publishes coefficients for
 Appearance only; the protocol keeps them) with rows in ``OUT/OBJECTIVE.aspect1/``.
@@ -71,6 +74,19 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def phases(arm: str) -> list[tuple[str, int | None]]:
+    """The (arm, last epoch) an arm-seed trains in turn: ``[(arm, None)]`` (to the run's end), or
+    for a hand-over ``FIRST:K:SECOND`` ``[(FIRST, K), (SECOND, None)]``."""
+    parts = arm.split(":")
+    if len(parts) == 1:
+        return [(arm, None)]
+    if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) < 1:
+        raise SystemExit(f"--arm {arm}: a hand-over is FIRST:K:SECOND with K ≥ 1 epochs")
+    if "reference" in (parts[0].partition("@")[0], parts[2].partition("@")[0]):
+        raise SystemExit(f"--arm {arm}: the reference arm cannot hand over (its state is not the engine's)")
+    return [(parts[0], int(parts[1])), (parts[2], None)]
 
 
 def arm_overrides(arm: str) -> dict[str, Any]:
@@ -155,7 +171,6 @@ def run_engine(arm: str, args, rows_path: Path) -> None:
 
     from n2r.runner import train_run
 
-    cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir, args.aspect)
     torch.set_num_threads(1)
     done = {row["epoch"] for row in read_rows(rows_path)}
 
@@ -165,7 +180,10 @@ def run_engine(arm: str, args, rows_path: Path) -> None:
                                    "dev_sparsity": record["dev"]["sparsity"], "test": record["test"],
                                    "train": record["train"], "seconds": record["epoch_time_s"]})
 
-    train_run(cfg, run_folder(rows_path), resume=True, on_epoch_end=on_epoch_end, diagnostic_test=True)
+    for phase_arm, last in phases(arm):          # a phase the checkpoint is already past trains nothing
+        cfg = arm_config(phase_arm, args.objective, args.lr, last or args.epochs, args.seed, args.data_dir,
+                         args.aspect)
+        train_run(cfg, run_folder(rows_path), resume=True, on_epoch_end=on_epoch_end, diagnostic_test=True)
 
 
 def run_reference(args, rows_path: Path) -> None:
@@ -301,7 +319,7 @@ def probe(arm: str, args) -> dict[str, Any]:
     from n2r.runner import build_run
     from n2r.training import run_loaders
 
-    cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir, args.aspect)
+    cfg = arm_config(phases(arm)[-1][0], args.objective, args.lr, args.epochs, args.seed, args.data_dir, args.aspect)
     torch.set_num_threads(1)
     data, model = build_run(cfg)
     path = run_folder(rows_file(Path(args.out), args.objective, arm, args.seed, args.aspect)) / "checkpoint.pt"
@@ -402,8 +420,9 @@ def main() -> None:
         raise SystemExit("--data-dir and at least one --arm are required (or --table)")
     if any(arm.partition("@")[0] == "reference" for arm in args.arm) and not args.reference:
         raise SystemExit("the 'reference' arm needs --reference DIR (the authors' repository)")
-    for arm in args.arm:
-        arm_overrides(arm)                       # refuse a bad arm before anything starts
+    for arm in args.arm:                         # refuse a bad arm before anything starts
+        for phase_arm, _ in phases(arm):
+            arm_overrides(phase_arm)
     seeds = [int(s) for s in args.seeds.split(",")]
     todo = [(arm, seed) for seed in seeds for arm in args.arm
             if not finished(rows_file(out, args.objective, arm, seed, args.aspect), args.epochs)]

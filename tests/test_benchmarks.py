@@ -165,6 +165,13 @@ def test_emergence_arms_set_exactly_the_named_switches():
     cfg = emergence.arm_config("clean+bucket", "rnp+n2r", 1e-3, 30, 2, "/data/beer")
     assert (cfg.objective.name, cfg.objective.ce_weight, cfg.model.eval_selection) == ("rnp+n2r", 0.9, "sample")
     assert (cfg.train.lr, cfg.train.seed, cfg.train.bucket_window, cfg.data.path) == (1e-3, 2, 0, "/data/beer")
+    # a hand-over: FIRST's epochs 1..K, then SECOND's configuration to the end
+    assert emergence.phases("clean") == [("clean", None)]
+    assert emergence.phases("default:5:clean+bucket@objective.continuity_window=256") == [
+        ("default", 5), ("clean+bucket@objective.continuity_window=256", None)]
+    for bad in ("default:0:clean", "default:five:clean", "default:5", "reference:5:default", "default:5:reference@fr"):
+        with pytest.raises(SystemExit):
+            emergence.phases(bad)
 
 
 def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path, tmp_path_factory):
