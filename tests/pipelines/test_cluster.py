@@ -24,7 +24,11 @@ STUDY = "synthetic-text-gru-n2r"
 RAY_TEST_SETTINGS = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "0"}
 
 
-HEAD = {"num_cpus": 0, "resources": {"TRAIN_DRIVER": 100}}
+# The GCS declares a node dead after `health_check_failure_threshold` missed checks `health_check_period_ms`
+# apart (Ray's defaults 5 × 3 s: 15 s after a kill). A killed raylet refuses the connection at once, so
+# 3 × 1 s detects it in ≈ 3 s; a live raylet answering late still has the default 10 s per check.
+FAST_NODE_DEATH = {"health_check_period_ms": 1000, "health_check_failure_threshold": 3}
+HEAD = {"num_cpus": 0, "resources": {"TRAIN_DRIVER": 100}, "_system_config": FAST_NODE_DEATH}
 
 
 @pytest.fixture(scope="module")
