@@ -180,10 +180,22 @@ def run_engine(arm: str, args, rows_path: Path) -> None:
                                    "dev_sparsity": record["dev"]["sparsity"], "test": record["test"],
                                    "train": record["train"], "seconds": record["epoch_time_s"]})
 
-    for phase_arm, last in phases(arm):          # a phase the checkpoint is already past trains nothing
+    folder = run_folder(rows_path)
+    for phase_arm, last in phases(arm):
+        if last is not None and checkpoint_epoch(folder) >= last:
+            continue                             # a phase the checkpoint is past: not even its data reloaded
         cfg = arm_config(phase_arm, args.objective, args.lr, last or args.epochs, args.seed, args.data_dir,
                          args.aspect)
-        train_run(cfg, run_folder(rows_path), resume=True, on_epoch_end=on_epoch_end, diagnostic_test=True)
+        train_run(cfg, folder, resume=True, on_epoch_end=on_epoch_end, diagnostic_test=True)
+
+
+def checkpoint_epoch(folder: Path) -> int:
+    """The last epoch a run folder's checkpoint holds (0 without one) — the checkpoint, not the rows,
+    which are written at the epoch's end and can be one epoch ahead of it after a kill."""
+    from n2r.checkpoint import load_checkpoint
+
+    path = folder / "checkpoint.pt"
+    return load_checkpoint(path)["epoch"] if path.is_file() else 0
 
 
 def run_reference(args, rows_path: Path) -> None:
@@ -277,8 +289,11 @@ def table(out: Path, gold_shares: dict[int, float] | None, epochs: int,
             chance = random_f1(share, sparsity) if share is not None else math.nan
             selected = [r["selected"] for r in runs]
             m, s = mean_std(selected)
-            above = ("yes" if m - 2 * s > chance else "no") if len(runs) > 1 else "– (one seed)"
-            mean_above = ("yes" if m - 2 * s / math.sqrt(len(runs)) > chance else "no") if len(runs) > 1 else "–"
+            if len(runs) > 1:
+                above = "yes" if m - 2 * s > chance else "no"
+                mean_above = "yes" if m - 2 * s / math.sqrt(len(runs)) > chance else "no"
+            else:
+                above, mean_above = "– (one seed)", "–"
             p30 = fmt([r["p30"] for r in runs if "p30" in r])
             name = (labels or {}).get(arm_dir.name, arm_dir.name)
             lines.append(f"| {name} | {len(runs)} | {'/'.join(map(str, reached))} | "
@@ -319,7 +334,8 @@ def probe(arm: str, args) -> dict[str, Any]:
     from n2r.runner import build_run
     from n2r.training import run_loaders
 
-    cfg = arm_config(phases(arm)[-1][0], args.objective, args.lr, args.epochs, args.seed, args.data_dir, args.aspect)
+    last_arm = phases(arm)[-1][0]              # a hand-over arm's state is read with its last phase's model
+    cfg = arm_config(last_arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir, args.aspect)
     torch.set_num_threads(1)
     data, model = build_run(cfg)
     path = run_folder(rows_file(Path(args.out), args.objective, arm, args.seed, args.aspect)) / "checkpoint.pt"

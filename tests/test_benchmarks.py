@@ -132,7 +132,7 @@ def test_serve_load_sends_exactly_the_requests_and_reports_percentiles():
         bench.run_load(failing, [{"i": 0}], requests=5, concurrency=2)
 
 
-def test_emergence_arms_set_exactly_the_named_switches():
+def test_emergence_arms_set_exactly_the_named_switches(tmp_path):
     emergence = load_benchmark("emergence")
     compatible = emergence.arm_overrides("compatible")
     clean = emergence.arm_overrides("clean")
@@ -172,6 +172,15 @@ def test_emergence_arms_set_exactly_the_named_switches():
     for bad in ("default:0:clean", "default:five:clean", "default:5", "reference:5:default", "default:5:reference@fr"):
         with pytest.raises(SystemExit):
             emergence.phases(bad)
+    # a resumed hand-over skips the phases its checkpoint is past by the checkpoint's epoch
+    import torch
+
+    from n2r.checkpoint import save_checkpoint
+
+    folder = tmp_path / "n2r" / "handover" / "seed1"
+    assert emergence.checkpoint_epoch(folder) == 0
+    save_checkpoint(folder / "checkpoint.pt", torch.nn.Linear(2, 1), None, {"epoch": 5})
+    assert emergence.checkpoint_epoch(folder) == 5
 
 
 def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path, tmp_path_factory):
@@ -207,8 +216,8 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path, tmp_p
     wide = wide_out / "n2r" / "default"
     wide.mkdir(parents=True)
     for seed, f1 in ((1, 0.20), (2, 0.30)):
-        rows = [{"epoch": 1, "dev_accuracy": 0.7, "test": {"f1": f1, "sparsity": 0.1, "precision": f1}}]
-        (wide / f"seed{seed}.jsonl").write_text(json.dumps(rows[0]) + "\n")
+        record = {"epoch": 1, "dev_accuracy": 0.7, "test": {"f1": f1, "sparsity": 0.1, "precision": f1}}
+        (wide / f"seed{seed}.jsonl").write_text(json.dumps(record) + "\n")
     row = next(line for line in emergence.table(wide_out, {0: 0.185}, 1).splitlines()
                if line.startswith("| default"))
     assert row.endswith("| 13.0 | no | yes |")                      # 25 − 14.1 < 13.0 < 25 − 10
