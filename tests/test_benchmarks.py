@@ -201,7 +201,7 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path, tmp_p
     text = emergence.table(tmp_path, gold_shares={0: 0.2}, epochs=3)
     row = next(line for line in text.splitlines() if line.startswith("| default"))
     assert "| 2 | 3 |" in row and "32.0 ± 2.8" in row              # dev-selected F1: 0.30 and 0.34
-    assert f"{100 * emergence.random_f1(0.2, 0.1):.1f}" in row and row.endswith("| yes | yes |")
+    assert f"{100 * emergence.random_f1(0.2, 0.1):.1f}" in row and row.endswith("| yes | yes | 2/2 (30.0) |")
     assert not emergence.finished(folder / "seed1.jsonl", 4)       # a fourth epoch would still run
     # Beer Aroma (--aspect 1): its own folder, configuration and random row
     aroma = emergence.rows_file(tmp_path, "n2r", "default", 1, aspect=1)
@@ -220,7 +220,13 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path, tmp_p
         (wide / f"seed{seed}.jsonl").write_text(json.dumps(record) + "\n")
     row = next(line for line in emergence.table(wide_out, {0: 0.185}, 1).splitlines()
                if line.startswith("| default"))
-    assert row.endswith("| 13.0 | no | yes |")                      # 25 − 14.1 < 13.0 < 25 − 10
+    assert row.endswith("| 13.0 | no | yes | 2/2 (20.0) |")          # 25 − 14.1 < 13.0 < 25 − 10 < 20
+    for seed, f1 in ((1, 0.10), (2, 0.40)):                         # one seed below random
+        record = {"epoch": 1, "dev_accuracy": 0.7, "test": {"f1": f1, "sparsity": 0.1, "precision": f1}}
+        (wide / f"seed{seed}.jsonl").write_text(json.dumps(record) + "\n")
+    row = next(line for line in emergence.table(wide_out, {0: 0.185}, 1).splitlines()
+               if line.startswith("| default"))
+    assert row.endswith("| 13.0 | no | no | 1/2 (10.0) |"), row
 
 
 def test_epoch_curve_prints_a_test_row_per_epoch_and_keeps_the_run(tmp_path):
