@@ -46,8 +46,8 @@ def test_gru_finds_planted_rationales(objective):
         "model": {"encoder": "gru"},
         "objective": {"name": objective, "sparsity_target": 0.07, "lambda_norm": 1.0,
                       **TEXT_COEFFICIENTS[objective], **forms.get("objective", {})},
-        "train": {"epochs": TEXT_EPOCHS[objective], "batch_size": TEXT_BATCH_SIZE[objective], "lr": 0.002, "seed": 1,
-                  **forms.get("train", {})},
+        "train": {"epochs": TEXT_EPOCHS[objective], "batch_size": TEXT_BATCH_SIZE[objective], "lr": 0.002,
+                  "seed": 1, **forms.get("train", {})},
     })
     # Budget: 5–6 epochs over 1,600 examples; wall time is not asserted here, since a
     # timed test fails under load.
