@@ -20,13 +20,10 @@ import torch
 
 from n2r.config import RunConfig
 from n2r.explanation import Explanation
+from n2r.errors import BundleError  # noqa: F401  (raised here; defined there)
 
 BUNDLE_FORMAT = "n2r-bundle/1"
 MANIFEST = "manifest.json"
-
-
-class BundleError(RuntimeError):
-    """A bundle that is incomplete, altered or not an n2r bundle; the message names the file."""
 
 
 def sha256_file(path: Path) -> str:

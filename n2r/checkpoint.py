@@ -9,12 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from n2r.errors import CheckpointError  # noqa: F401  (raised here; defined there)
 
 CHECKPOINT_FORMAT = "n2r-checkpoint/1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be read or is not an n2r checkpoint."""
 
 
 def rng_state() -> dict[str, Any]:

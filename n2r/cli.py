@@ -30,9 +30,9 @@ def load_run_config(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
+    cfg = load_run_config(args)                          # a bad file is refused before PyTorch loads
     from n2r.runner import train_run
 
-    cfg = load_run_config(args)
     summary = train_run(cfg, args.out, resume=args.resume, cache_dir=args.cache)
     printable = {k: v for k, v in summary.items() if k != "history"}
     print(json.dumps(printable, indent=2))
@@ -233,10 +233,8 @@ RAY_COMMANDS = ("sweep", "resume", "export", "serve")
 
 def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse and run one command; the library's error types become ``n2r: error: …`` and exit 2."""
-    from n2r.bundle import BundleError
     from n2r.config import ConfigError
-    from n2r.checkpoint import CheckpointError
-    from n2r.engine import NonFiniteLossError
+    from n2r.errors import BundleError, CheckpointError, NonFiniteLossError
     from n2r.inputs import InputError
     from n2r.registry import UnknownNameError
 

@@ -23,10 +23,7 @@ from n2r.config import TrainConfig
 from n2r.metrics import RationaleCounts, accuracy, auroc, comprehensiveness, sufficiency
 from n2r.models.base import Rationalizer, set_cpu_parallelism
 from n2r.objectives import Objective, batch_labels
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss term became NaN/inf; the message names epoch, batch and term (e.g. ``step2/norm``)."""
+from n2r.errors import NonFiniteLossError  # noqa: F401  (raised here; defined there)
 
 
 # --------------------------------------------------------------------------- set-up helpers

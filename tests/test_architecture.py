@@ -1,6 +1,7 @@
-"""Import structure read from the source: the library stays free of Ray and of the pipelines, and
-the pipelines have no import cycle."""
+"""Import structure: the library stays free of Ray and of the pipelines (read from the source), the
+pipelines have no import cycle, and the command loads PyTorch only when a command needs it."""
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -73,3 +74,30 @@ def test_the_library_command_points_at_the_pipelines_for_ray_commands(capsys):
     args = build_parser().parse_args(["train", "run.yaml", "--workers", "2"])
     assert args.workers == 2 and args.func.__module__ == "pipelines.cli"
     assert build_parser().parse_args(["explain", "b", "--text", "t"]).func is cli._explain
+
+
+def test_the_command_loads_pytorch_only_for_a_command_that_needs_it():
+    """Importing the command (``n2r --help``, ``n2r data list``) and the config schema does not load
+    PyTorch (about 2 s of each such call; a config file is checked against the model families,
+    which do); the public names of ``n2r`` still resolve, to the defining modules' objects."""
+    probe = """
+import sys
+import n2r, n2r.cli, pipelines.cli
+assert "torch" not in sys.modules, "torch loaded by the imports"
+from n2r import RunConfig, ConfigError
+assert "torch" not in sys.modules, "torch loaded by the config names"
+from n2r import train_run, load_bundle
+import n2r.runner, n2r.bundle, n2r.errors
+assert train_run is n2r.runner.train_run and load_bundle is n2r.bundle.load_bundle
+assert n2r.bundle.BundleError is n2r.errors.BundleError and "train_run" in dir(n2r)
+try:
+    n2r.no_such_name
+except AttributeError as exc:
+    assert "no_such_name" in str(exc)
+else:
+    raise AssertionError("unknown name resolved")
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    from n2r import __all__ as public
+    assert {"RunConfig", "train_run", "load_bundle", "fit", "evaluate", "build_rationalizer"} <= set(public)

@@ -10,15 +10,17 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import torch
 
 from n2r.config import DataConfig, ModelConfig
 from n2r.data.base import DataError, DatasetSpec, ReadResult
 from n2r.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 TEXT, GRAPH = "text", "graph"
@@ -160,6 +162,8 @@ class PreparedData:
         than its own examples. ``pin_memory`` (for CUDA training) returns page-locked batches, so
         the host-to-device copy can run asynchronously (``non_blocking``). ``pad_to`` (text) pads
         every batch to that length."""
+        import torch
+
         from n2r.batch import BucketBatchSampler, TableCollate
 
         rows = self.splits[split]

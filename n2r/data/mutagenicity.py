@@ -14,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from n2r.data.base import DataError, ReadResult, split_rows
 
@@ -85,6 +84,7 @@ def read_mutagenicity(path: str | Path, seed: int = 0, shares: tuple[float, floa
     if elements.max() >= NUM_ELEMENTS or bonds.max() >= NUM_BOND_TYPES:
         raise DataError(loaded["node_labels"][0], "node or edge label outside the documented maps")
 
+    import torch
     from torch_geometric.data import Data
 
     node_start = np.searchsorted(graph_of, np.arange(n_graphs + 1))

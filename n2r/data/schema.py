@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import pyarrow as pa
-import torch
 
 from n2r.data.base import DataError
 
@@ -46,6 +45,8 @@ def text_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
 
 def graph_table(graphs: Iterable[Any], split: str | None = None) -> pa.Table:
     """PyG ``Data`` objects (with ``y``, optional ``edge_attr``/``edge_gt``/``node_gt``) → Arrow."""
+    import torch
+
     rows = []
     for g in graphs:
         rows.append({
@@ -60,6 +61,7 @@ def graph_table(graphs: Iterable[Any], split: str | None = None) -> pa.Table:
 
 def graphs_from_table(table: pa.Table) -> list:
     """Arrow graph rows → PyG ``Data`` (``edge_gt``/``node_gt`` as float tensors)."""
+    import torch
     from torch_geometric.data import Data
 
     out = []

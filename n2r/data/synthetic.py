@@ -17,8 +17,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import torch
-
 POSITIVE = ["excellent", "delicious", "wonderful", "fantastic", "superb", "great", "perfect", "lovely"]
 NEGATIVE = ["terrible", "awful", "horrible", "disgusting", "bland", "poor", "worst", "nasty"]
 NEUTRAL = (
@@ -65,6 +63,7 @@ def ba2motifs(n_graphs: int = 1000, base_nodes: int = 20, num_features: int = 10
 
     Classes are balanced and splits stratified (``split`` = train and dev shares; test the rest).
     """
+    import torch
     from torch_geometric.data import Data
     from torch_geometric.datasets import ExplainerDataset
     from torch_geometric.datasets.graph_generator import BAGraph
