@@ -10,10 +10,12 @@ import functools
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 PAD, UNK = "<pad>", "<unk>"
 PACKAGED_GLOVE = "glove-6b-50d"
@@ -88,6 +90,8 @@ def glove_words(source: str = PACKAGED_GLOVE) -> frozenset[str]:
 
 def load_glove(vocab: Vocabulary, source: str = PACKAGED_GLOVE) -> torch.Tensor:
     """A ``[len(vocab), dim]`` float tensor: GloVe rows for known words, zeros otherwise."""
+    import torch
+
     if source == PACKAGED_GLOVE:
         words, matrix = _packaged_glove()
         out = np.zeros((len(vocab), matrix.shape[1]), dtype=np.float32)
