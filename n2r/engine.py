@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,14 +56,14 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     transformer weights), times ``predictor_lr_scale`` for the predictor's own parameters (DR);
     a parameter the two modules share (``model.shared_encoder``, FR) is the generator's."""
     encoder_ids: set[int] = set()
-    try:
-        from transformers import PreTrainedModel
-
+    # A model holding pretrained transformer weights has loaded the module that defines them; loading
+    # it here for any other model would cost every training process about 4 s (it imports
+    # torch.distributed.tensor and torch._dynamo).
+    modeling = sys.modules.get("transformers.modeling_utils")
+    if modeling is not None:
         for module in model.modules():
-            if isinstance(module, PreTrainedModel):
+            if isinstance(module, modeling.PreTrainedModel):
                 encoder_ids |= {id(p) for p in module.parameters()}
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
     generator = getattr(model, "generator", model)
     generator_ids = {id(p) for p in generator.parameters()}
     groups: dict[tuple[bool, bool], list[torch.Tensor]] = {}
