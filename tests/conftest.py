@@ -14,6 +14,13 @@ if "N2R_CACHE" not in os.environ:        # one data cache per test session (subp
     os.environ["N2R_CACHE"] = tempfile.mkdtemp(prefix="n2r-test-cache-")
     atexit.register(shutil.rmtree, os.environ["N2R_CACHE"], True)
 
+# Two actors less per Ray cluster and per Train run, for every Ray process these tests start (local
+# instances, cluster nodes, `n2r` commands): Ray's usage statistics (Ray Data reports to a collection
+# actor; nothing leaves this machine) and Ray Train's preemption watcher (it polls for node drain
+# notices, which no test sends: their nodes die by SIGKILL).
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+
 from pathlib import Path
 
 import pytest
