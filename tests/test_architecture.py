@@ -79,7 +79,8 @@ def test_the_library_command_points_at_the_pipelines_for_ray_commands(capsys):
 def test_the_command_loads_pytorch_only_for_a_command_that_needs_it():
     """Importing the command (``n2r --help``, ``n2r data list``) and the config schema does not load
     PyTorch (about 2 s of each such call; a config file is checked against the model families,
-    which do); the public names of ``n2r`` still resolve, to the defining modules' objects."""
+    which do); the public names of ``n2r`` still resolve, to the defining modules' objects; a GRU's
+    optimizer does not load transformers' modeling module (about 4 s of every training process)."""
     probe = """
 import sys
 import n2r, n2r.cli, pipelines.cli
@@ -96,6 +97,12 @@ except AttributeError as exc:
     assert "no_such_name" in str(exc)
 else:
     raise AssertionError("unknown name resolved")
+import torch
+from n2r.config import ModelConfig, TrainConfig
+from n2r.engine import build_optimizer
+model = n2r.build_rationalizer(ModelConfig(encoder="gru", hidden_size=6), embedding_matrix=torch.randn(30, 8))
+build_optimizer(model, TrainConfig())
+assert "transformers.modeling_utils" not in sys.modules, "a GRU's optimizer loaded transformers (about 4 s)"
 """
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
