@@ -5,8 +5,7 @@ Public API (importable without Ray)::
     from n2r import RunConfig, build_rationalizer, build_objective, fit, evaluate, train_run, load_bundle
 
 The names are imported on first use (PEP 562), so that a submodule that needs no PyTorch — the
-config schema, the ``n2r`` command's argument parsing and its refusals — loads in a fraction of a
-second.
+config schema, the ``n2r`` command's argument parsing, ``n2r data list`` — loads without it.
 """
 from importlib import import_module
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
 from n2r.errors import CheckpointError  # noqa: F401  (raised here; defined there)
 
 CHECKPOINT_FORMAT = "n2r-checkpoint/1"

@@ -30,9 +30,9 @@ def load_run_config(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-    cfg = load_run_config(args)                          # a bad file is refused before PyTorch loads
     from n2r.runner import train_run
 
+    cfg = load_run_config(args)
     summary = train_run(cfg, args.out, resume=args.resume, cache_dir=args.cache)
     printable = {k: v for k, v in summary.items() if k != "history"}
     print(json.dumps(printable, indent=2))
