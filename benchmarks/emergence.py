@@ -10,7 +10,9 @@ evaluation masks, GloVe 50d, hidden 100; the heldout file split in file order) a
 where the authors' code climbs within 30 epochs on one CPU thread (1e-3 instead of 1e-4). Arms:
 
 - ``reference``: the authors' training and evaluation functions, imported from ``--reference``
-  (their repository, git-ignored), on the same data;
+  (their N2R repository, git-ignored), on the same data; for ``--objective rnp`` (MMI alone, which
+  that repository has no loop for) from the FR paper's repository (``--reference-fr``: RNP, and FR
+  with ``@fr``) or the DR paper's (``--reference-dr``, ``@dr``);
 - ``compatible``: the engine with every :data:`n2r.reference.REFERENCE_SETTINGS` switch at the
   reference's value; ``clean``: the engine's earlier default mode (penalties over real tokens,
   length-bucketed batches, no padding read or added); ``default``: whatever the library does
@@ -198,6 +200,22 @@ def checkpoint_epoch(folder: Path) -> int:
     return load_checkpoint(path)["epoch"] if path.is_file() else 0
 
 
+REFERENCE_FLAGS = {"n2r": "--reference", "fr": "--reference-fr", "dr": "--reference-dr"}
+
+
+def reference_folder(args, arm: str) -> str:
+    """The checkout ``arm`` (a ``reference`` arm) runs from: the N2R repository for N2R and
+    MMI+N2R, the FR or DR paper's repository for MMI alone (:func:`benchmarks.parity.reference_program`)."""
+    from benchmarks.parity import reference_program
+
+    key, _ = reference_program(arm_config(arm, args.objective, args.lr, args.epochs, 1))
+    folder = getattr(args, REFERENCE_FLAGS[key].lstrip("-").replace("-", "_"))
+    if not folder:
+        raise SystemExit(f"--arm {arm} with --objective {args.objective} runs the authors' code from "
+                         f"{REFERENCE_FLAGS[key]} DIR (a checkout of its repository), which is not given")
+    return folder
+
+
 def run_reference(args, rows_path: Path) -> None:
     import torch
 
@@ -206,7 +224,7 @@ def run_reference(args, rows_path: Path) -> None:
     cfg = arm_config(args.worker, args.objective, args.lr, args.epochs, args.seed, aspect=args.aspect)
     torch.set_num_threads(1)
     done = {row["epoch"] for row in read_rows(rows_path)}
-    for row in reference_epochs(args.reference, cfg, args.data_dir, args.epochs, args.seed,
+    for row in reference_epochs(reference_folder(args, args.worker), cfg, args.data_dir, args.epochs, args.seed,
                                 checkpoint=rows_path.with_suffix(".ckpt")):
         if row["epoch"] not in done:
             append_row(rows_path, row)
@@ -410,7 +428,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder of rows and checkpoints (resumable)")
     parser.add_argument("--data-dir", help="the Beer folder (reviews.aspect0.heldout.txt.gz, annotations.json)")
-    parser.add_argument("--reference", help="folder with the authors' code (for the 'reference' arm)")
+    parser.add_argument("--reference", help="a checkout of the authors' N2R repository (the 'reference' arm)")
+    parser.add_argument("--reference-fr", help="a checkout of the FR repository's code/ folder (the 'reference' "
+                                               "arms of --objective rnp: RNP and FR)")
+    parser.add_argument("--reference-dr", help="a checkout of the DR repository (--objective rnp, 'reference@dr')")
     parser.add_argument("--arm", action="append", default=[], help="an arm (repeatable); see the module doc")
     parser.add_argument("--objective", choices=("n2r", "rnp+n2r", "rnp"), default="n2r")
     parser.add_argument("--seeds", default="1,2,3")
@@ -441,11 +462,11 @@ def main() -> None:
         return
     if not args.data_dir or not args.arm:
         raise SystemExit("--data-dir and at least one --arm are required (or --table)")
-    if any(arm.partition("@")[0] == "reference" for arm in args.arm) and not args.reference:
-        raise SystemExit("the 'reference' arm needs --reference DIR (the authors' repository)")
     for arm in args.arm:                         # refuse a bad arm before anything starts
         for phase_arm, _ in phases(arm):
             arm_overrides(phase_arm)
+        if arm.partition("@")[0] == "reference":
+            reference_folder(args, arm)
     seeds = [int(s) for s in args.seeds.split(",")]
     todo = [(arm, seed) for seed in seeds for arm in args.arm
             if not finished(rows_file(out, args.objective, arm, seed, args.aspect), args.epochs)]
@@ -458,7 +479,9 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--out", str(out), "--data-dir", args.data_dir, "--objective",
                    args.objective, "--epochs", str(args.epochs), "--lr", str(args.lr), "--worker", arm,
                    "--seed", str(seed), "--aspect", str(args.aspect)]
-            cmd += ["--reference", args.reference] if args.reference else []
+            cmd += [x for flag in REFERENCE_FLAGS.values()
+                    for x in (flag, getattr(args, flag.lstrip("-").replace("-", "_")) or "")
+                    if getattr(args, flag.lstrip("-").replace("-", "_"))]
             running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), arm, seed))
             print(f"started {arm} seed {seed}", flush=True)
         time.sleep(5)

@@ -28,13 +28,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import inspect
 import io
 import json
 import math
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -153,14 +154,63 @@ def project_step(model, objective, recorder: GradientRecorder, batch: TextBatch)
 
 
 # --------------------------------------------------------------------------- the reference's side
-def import_reference(folder: str | Path) -> types.SimpleNamespace:
+class ReferenceProgram(NamedTuple):
+    """One of the authors' training programs: which repository, model class, per-epoch training
+    function and evaluation forward (returning the sampled mask and the logits first), and how
+    their script builds the optimizer (``"n2r"``: :func:`reference_optimizer`; ``"one_group"``:
+    one Adam over the whole model at ``lr``; ``"two_groups"``: the generator's parameters and the
+    rest, both at ``lr``, the training function then rescales the second group each batch)."""
+
+    repository: str
+    model_class: str
+    train_function: str
+    evaluate: str
+    optimizer: str
+
+
+REPOSITORIES = {"n2r": "jugechengzi/Rationalization-N2R", "fr": "jugechengzi/FR (its code/ folder)",
+                "dr": "jugechengzi/Rationalization-DR"}
+
+
+def reference_program(cfg: RunConfig) -> tuple[str, ReferenceProgram]:
+    """The authors' program for ``cfg`` and the repository key it lives in (:data:`REPOSITORIES`).
+
+    N2R and MMI+N2R are the N2R repository's loops (``--fr 1`` / ``--dr 1`` as its script sets
+    them). MMI alone (``rnp``) is not in that repository; the FR and DR papers' repositories have it:
+    RNP is FR's ``run_share_beer.py --share 0`` (``GenEncNoShareModel``, whose predictor has a
+    LayerNorm), FR its ``--share 1`` (``GenEncShareModel``: one BiGRU *and one LayerNorm* for both,
+    one Adam over everything), DR is ``norm_beer.py`` (``Sp_norm_model`` without spectral norm:
+    the predictor's learning rate set each batch to the generator's × the batch's selected share,
+    at least 0.05 — their rule, which ``train.predictor_lr_scale`` 0.1 stands for here). FR with
+    DR is in neither repository and is refused."""
+    name = cfg.objective.name
+    if name in REFERENCE_FUNCTIONS:
+        return "n2r", ReferenceProgram("n2r", "Mochangmodel", REFERENCE_FUNCTIONS[name], "forward_predemb", "n2r")
+    if name != "rnp":
+        raise SystemExit(f"objective {name!r}: the authors' code has no such program")
+    fr, dr = cfg.model.shared_encoder, cfg.train.predictor_lr_scale != 1.0
+    if fr and dr:
+        raise SystemExit("MMI with FR and DR together: neither the FR nor the DR repository has that program")
+    if dr:
+        return "dr", ReferenceProgram("dr", "Sp_norm_model", "train_sp_norm", "forward", "two_groups")
+    return "fr", ReferenceProgram("fr", "GenEncShareModel" if fr else "GenEncNoShareModel", "train_share",
+                                  "forward", "one_group")
+
+
+def import_reference(folder: str | Path, program: ReferenceProgram | None = None) -> types.SimpleNamespace:
     """The authors' ``model``, ``metric``, ``train_util`` and ``validate_util`` modules, imported
-    from ``folder``."""
+    from ``folder`` (a checkout of the repository ``program`` lives in; the N2R one by default)."""
     folder = Path(folder).resolve()
-    if not (folder / "model.py").is_file() or not (folder / "train_util.py").is_file():
-        raise SystemExit(f"--reference {folder}: not a checkout of Rationalization-N2R (model.py, train_util.py)")
+    program = program or ReferenceProgram("n2r", "Mochangmodel", "", "", "")
+    model_py = folder / "model.py"
+    if (not model_py.is_file() or not (folder / "train_util.py").is_file()
+            or f"class {program.model_class}(" not in model_py.read_text(errors="replace")):
+        raise SystemExit(f"{folder}: not a checkout of {REPOSITORIES[program.repository]} "
+                         f"(model.py with class {program.model_class}, train_util.py)")
     sys.path.insert(0, str(folder))
     try:
+        for module in ("model", "metric", "train_util", "validate_util"):   # another checkout's, if imported
+            sys.modules.pop(module, None)
         return types.SimpleNamespace(**{m: importlib.import_module(m)
                                         for m in ("model", "metric", "train_util", "validate_util")})
     finally:
@@ -176,7 +226,8 @@ def reference_args(cfg: RunConfig, embedding: torch.Tensor) -> types.SimpleNames
         hidden_dim=2 * cfg.model.hidden_size, num_layers=1, fr=int(cfg.model.shared_encoder), dropout=cfg.model.dropout,
         num_class=cfg.model.num_classes, cls_lambda=0.9 if o.ce_weight is None else o.ce_weight,
         sparsity_lambda=o.lambda_sparsity, continuity_lambda=o.lambda_continuity,
-        sparsity_percentage=o.sparsity_target, mochang_lambda=o.lambda_norm, dis_lr=0)
+        sparsity_percentage=o.sparsity_target, mochang_lambda=o.lambda_norm, dis_lr=0,
+        cell_type="GRU", tau=[1], sp_norm=0)          # the FR and DR repositories' arguments
 
 
 def reference_optimizer(model, cfg: RunConfig) -> torch.optim.Adam:
@@ -357,16 +408,18 @@ def reference_tensors(data, split: str, pad_to: int) -> tuple[torch.Tensor, ...]
 def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, epochs: int, seed: int,
                      device: str = "cpu", checkpoint: str | Path | None = None):
     """The authors' own training function, epoch by epoch, on this project's data (their script's
-    loop: one Adam over both modules, shuffled batches padded to 256, one training pass), then dev
-    accuracy and the test rationale from their evaluation forward (``forward_predemb``, sampled
-    masks). Yields one row per epoch: ``dev_accuracy`` and ``test`` (accuracy, sparsity, P/R/F1
+    loop: its Adam, shuffled batches padded to 256, one training pass), then dev accuracy and the
+    test rationale from their evaluation forward (sampled masks). Which program runs is
+    :func:`reference_program`'s choice for ``cfg``; ``reference_dir`` is a checkout of the
+    repository that holds it. Yields one row per epoch: ``dev_accuracy`` and ``test`` (accuracy, sparsity, P/R/F1
     counted over real tokens with :class:`RationaleCounts`, and ``f1_reference_metric``, their
     ``validate_share_mochang`` figure, which counts sampled padding as selected). With
     ``checkpoint`` the state (weights, optimizer, RNG) is saved after each epoch and a stopped run
     resumes from it."""
     from torch.utils.data import DataLoader, TensorDataset
 
-    ref = import_reference(reference_dir)
+    _, program = reference_program(cfg)
+    ref = import_reference(reference_dir, program)
     cfg.data.path = data_dir
     data = prepare_data(cfg.data, cfg.model)
     pad_to = cfg.train.pad_to or 256
@@ -375,13 +428,23 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
     if device.type == "cuda":
         torch.cuda.manual_seed(seed)
     args = reference_args(cfg, data.embedding_matrix)
-    model = ref.model.Mochangmodel(args).to(device)
-    optimizer = reference_optimizer(model, cfg)
+    model = getattr(ref.model, program.model_class)(args).to(device)
+    if program.optimizer == "n2r":
+        optimizer = reference_optimizer(model, cfg)
+    elif program.optimizer == "one_group":
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    else:
+        g_ids = {id(p) for p in model.generator.parameters()}
+        optimizer = torch.optim.Adam([{"params": list(model.generator.parameters()), "lr": cfg.train.lr},
+                                      {"params": [p for p in model.parameters() if id(p) not in g_ids],
+                                       "lr": cfg.train.lr}])
     train = DataLoader(TensorDataset(*reference_tensors(data, "train", pad_to)), batch_size=cfg.train.batch_size,
                        shuffle=True)
     dev = DataLoader(TensorDataset(*reference_tensors(data, "dev", pad_to)), batch_size=cfg.train.batch_size)
     test = DataLoader(TensorDataset(*reference_tensors(data, "test", pad_to)), batch_size=cfg.train.batch_size)
-    train_fn = getattr(ref.train_util, REFERENCE_FUNCTIONS[cfg.objective.name])
+    train_fn = getattr(ref.train_util, program.train_function)
+    extra = ([], []) if len(inspect.signature(train_fn).parameters) == 8 else ()   # grad, grad_loss
+    forward_eval = getattr(model, program.evaluate)
     start = 1
     if checkpoint is not None and Path(checkpoint).is_file():
         state = torch.load(checkpoint, weights_only=False)
@@ -392,7 +455,7 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
     for epoch in range(start, epochs + 1):
         model.train()
         with contextlib.redirect_stdout(io.StringIO()):
-            train_fn(model, optimizer, train, device, args, (_Writer(), epoch), [], [])
+            train_fn(model, optimizer, train, device, args, (_Writer(), epoch), *extra)
         if checkpoint is not None:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "rng": torch.get_rng_state(), "epoch": epoch}, checkpoint)
@@ -400,12 +463,12 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             correct = total = 0
             for inputs, masks, labels in dev:
-                _, logits, _ = model.forward_predemb(inputs.to(device), masks.to(device))
+                logits = forward_eval(inputs.to(device), masks.to(device))[1]
                 correct += int((logits.argmax(-1).cpu() == labels).sum())
                 total += len(labels)
             counts, with_padding, test_correct = RationaleCounts(), RationaleCounts(), 0
             for inputs, masks, labels, gold in test:
-                z, logits, _ = model.forward_predemb(inputs.to(device), masks.to(device))
+                z, logits = forward_eval(inputs.to(device), masks.to(device))[:2]
                 z = (z[:, :, 1] > 0.5).cpu()
                 counts.add(z, gold, masks)                              # real tokens only
                 with_padding.add(z, gold, torch.ones_like(masks))       # their validate_share_mochang

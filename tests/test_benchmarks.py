@@ -1,4 +1,5 @@
 """The quality protocol's table (pipelines/protocol.py) and the benchmark scripts' own logic: mean ± std, the random reference row, the 'working' rule."""
+import argparse
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,38 @@ def test_emergence_arms_set_exactly_the_named_switches(tmp_path):
     assert emergence.checkpoint_epoch(folder) == 0
     save_checkpoint(folder / "checkpoint.pt", torch.nn.Linear(2, 1), None, {"epoch": 5})
     assert emergence.checkpoint_epoch(folder) == 5
+
+
+def test_the_reference_arm_runs_the_authors_program_for_its_objective_and_method(tmp_path):
+    """N2R and MMI+N2R come from the N2R repository (``--fr 1`` / ``--dr 1`` as flags there); MMI
+    alone is not in it, so RNP and FR come from the FR repository and DR from the DR one; FR with
+    DR is in none of them. A folder that is not the needed checkout is refused naming it."""
+    emergence, parity = load_benchmark("emergence"), load_benchmark("parity")
+
+    def program(arm, objective):
+        return parity.reference_program(emergence.arm_config(arm, objective, 1e-3, 30, 1))
+
+    for objective, function in (("n2r", "train_pred_mochang_withoutacc"), ("rnp+n2r", "train_pred_mochang")):
+        for arm in ("reference", "reference@fr", "reference@dr"):
+            key, chosen = program(arm, objective)
+            assert (key, chosen.model_class, chosen.train_function) == ("n2r", "Mochangmodel", function)
+    assert program("reference", "rnp") == ("fr", parity.ReferenceProgram(
+        "fr", "GenEncNoShareModel", "train_share", "forward", "one_group"))
+    assert program("reference@fr", "rnp")[1].model_class == "GenEncShareModel"
+    assert program("reference@dr", "rnp") == ("dr", parity.ReferenceProgram(
+        "dr", "Sp_norm_model", "train_sp_norm", "forward", "two_groups"))
+    with pytest.raises(SystemExit, match="FR and DR together"):
+        program("reference@fr;dr", "rnp")
+    # the folder: the flag that names the repository, and a checkout with the program's model class
+    args = argparse.Namespace(objective="rnp", lr=1e-3, epochs=30, reference="/n2r", reference_fr=None,
+                              reference_dr="/dr")
+    assert emergence.reference_folder(args, "reference@dr") == "/dr"
+    with pytest.raises(SystemExit, match="--reference-fr DIR"):
+        emergence.reference_folder(args, "reference@fr")
+    (tmp_path / "model.py").write_text("class Mochangmodel(object):\n    pass\n")
+    (tmp_path / "train_util.py").write_text("")
+    with pytest.raises(SystemExit, match="not a checkout of jugechengzi/FR"):
+        parity.import_reference(tmp_path, program("reference@fr", "rnp")[1])
 
 
 def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path, tmp_path_factory):
