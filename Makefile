@@ -24,7 +24,7 @@ export UV_LINK_MODE := copy
 # .pyc written beside its source for every later process (Python's own behaviour). This machine sets
 # PYTHONDONTWRITEBYTECODE=1, which would make every process compile every module it imports again,
 # so it is not passed on to the commands below. Compiling the whole venv ahead (compileall on every
-# core) took about 45 s of the venv's 63 s and three quarters of it was never imported.
+# core) took about 45 s of the venv's 63 s; the test suite imports 7,388 of its 23,468 modules.
 unexport PYTHONDONTWRITEBYTECODE
 
 $(STAMP): pyproject.toml
