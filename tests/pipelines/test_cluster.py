@@ -28,7 +28,9 @@ RAY_TEST_SETTINGS = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_TRAIN_ENAB
 # apart (Ray's defaults 5 × 3 s: 15 s after a kill). A killed raylet refuses the connection at once, so
 # 3 × 1 s detects it in ≈ 3 s; a live raylet answering late still has the default 10 s per check.
 FAST_NODE_DEATH = {"health_check_period_ms": 1000, "health_check_failure_threshold": 3}
-HEAD = {"num_cpus": 0, "resources": {"TRAIN_DRIVER": 100}, "_system_config": FAST_NODE_DEATH}
+# No dashboard (as the other Ray tests' local instance): its head process and nine module processes
+# are not used by a sweep and poll for the whole module (22 Ray processes for a 3-node cluster, 13 without).
+HEAD = {"num_cpus": 0, "resources": {"TRAIN_DRIVER": 100}, "_system_config": FAST_NODE_DEATH, "include_dashboard": False}
 
 
 @pytest.fixture(scope="module")
