@@ -230,19 +230,23 @@ def reference_args(cfg: RunConfig, embedding: torch.Tensor) -> types.SimpleNames
         cell_type="GRU", tau=[1], sp_norm=0)          # the FR and DR repositories' arguments
 
 
-def reference_optimizer(model, cfg: RunConfig) -> torch.optim.Adam:
-    """Their script's optimizer: with ``--fr 1`` one Adam group over the whole model at ``lr``;
-    else the generator's group at ``lr`` and the rest at ``lr`` (``--dr 1``: ``lr / 10``, here
-    ``lr × train.predictor_lr_scale``). Their ``--fr 1`` ignores ``--dr``, so FR with a
-    predictor scale has no reference counterpart and is refused."""
+def reference_optimizer(model, cfg: RunConfig, program: ReferenceProgram | None = None) -> torch.optim.Adam:
+    """Their script's optimizer (``program``: the N2R repository's by default). N2R's script: with
+    ``--fr 1`` one Adam group over the whole model at ``lr``; else the generator's group at ``lr``
+    and the rest at ``lr`` (``--dr 1``: ``lr / 10``, here ``lr × train.predictor_lr_scale``). Their
+    ``--fr 1`` ignores ``--dr``, so FR with a predictor scale has no reference counterpart and is
+    refused. FR's script: one group; DR's: two groups at ``lr``, its training function then sets
+    the second group's rate each batch."""
     lr, scale = cfg.train.lr, cfg.train.predictor_lr_scale
-    if cfg.model.shared_encoder:
-        if scale != 1.0:
-            raise SystemExit("model.shared_encoder with train.predictor_lr_scale: the reference's --fr 1 ignores --dr")
+    kind = program.optimizer if program is not None else "n2r"
+    if kind == "n2r" and cfg.model.shared_encoder and scale != 1.0:
+        raise SystemExit("model.shared_encoder with train.predictor_lr_scale: the reference's --fr 1 ignores --dr")
+    if kind == "one_group" or (kind == "n2r" and cfg.model.shared_encoder):
         return torch.optim.Adam(model.parameters(), lr=lr)
     g_ids = {id(p) for p in model.generator.parameters()}
     return torch.optim.Adam([{"params": list(model.generator.parameters()), "lr": lr},
-                             {"params": [p for p in model.parameters() if id(p) not in g_ids], "lr": lr * scale}])
+                             {"params": [p for p in model.parameters() if id(p) not in g_ids],
+                              "lr": lr * scale if kind == "n2r" else lr}])
 
 
 def copy_weights(project, reference) -> None:
@@ -429,15 +433,7 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
         torch.cuda.manual_seed(seed)
     args = reference_args(cfg, data.embedding_matrix)
     model = getattr(ref.model, program.model_class)(args).to(device)
-    if program.optimizer == "n2r":
-        optimizer = reference_optimizer(model, cfg)
-    elif program.optimizer == "one_group":
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    else:
-        g_ids = {id(p) for p in model.generator.parameters()}
-        optimizer = torch.optim.Adam([{"params": list(model.generator.parameters()), "lr": cfg.train.lr},
-                                      {"params": [p for p in model.parameters() if id(p) not in g_ids],
-                                       "lr": cfg.train.lr}])
+    optimizer = reference_optimizer(model, cfg, program)
     train = DataLoader(TensorDataset(*reference_tensors(data, "train", pad_to)), batch_size=cfg.train.batch_size,
                        shuffle=True)
     dev = DataLoader(TensorDataset(*reference_tensors(data, "dev", pad_to)), batch_size=cfg.train.batch_size)
