@@ -200,7 +200,11 @@ def checkpoint_epoch(folder: Path) -> int:
     return load_checkpoint(path)["epoch"] if path.is_file() else 0
 
 
-REFERENCE_FLAGS = {"n2r": "--reference", "fr": "--reference-fr", "dr": "--reference-dr"}
+REFERENCE_FLAGS = {"n2r": "--reference", "fr": "--reference-fr", "dr": "--reference-dr"}   # repository → flag
+
+
+def flag_value(args, flag: str) -> str | None:
+    return getattr(args, flag.lstrip("-").replace("-", "_"))
 
 
 def reference_folder(args, arm: str) -> str:
@@ -209,7 +213,7 @@ def reference_folder(args, arm: str) -> str:
     from benchmarks.parity import reference_program
 
     key, _ = reference_program(arm_config(arm, args.objective, args.lr, args.epochs, 1))
-    folder = getattr(args, REFERENCE_FLAGS[key].lstrip("-").replace("-", "_"))
+    folder = flag_value(args, REFERENCE_FLAGS[key])
     if not folder:
         raise SystemExit(f"--arm {arm} with --objective {args.objective} runs the authors' code from "
                          f"{REFERENCE_FLAGS[key]} DIR (a checkout of its repository), which is not given")
@@ -479,9 +483,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--out", str(out), "--data-dir", args.data_dir, "--objective",
                    args.objective, "--epochs", str(args.epochs), "--lr", str(args.lr), "--worker", arm,
                    "--seed", str(seed), "--aspect", str(args.aspect)]
-            cmd += [x for flag in REFERENCE_FLAGS.values()
-                    for x in (flag, getattr(args, flag.lstrip("-").replace("-", "_")) or "")
-                    if getattr(args, flag.lstrip("-").replace("-", "_"))]
+            cmd += [x for flag in REFERENCE_FLAGS.values() if flag_value(args, flag) for x in (flag, flag_value(args, flag))]
             running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), arm, seed))
             print(f"started {arm} seed {seed}", flush=True)
         time.sleep(5)

@@ -415,9 +415,9 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
     loop: its Adam, shuffled batches padded to 256, one training pass), then dev accuracy and the
     test rationale from their evaluation forward (sampled masks). Which program runs is
     :func:`reference_program`'s choice for ``cfg``; ``reference_dir`` is a checkout of the
-    repository that holds it. Yields one row per epoch: ``dev_accuracy`` and ``test`` (accuracy, sparsity, P/R/F1
-    counted over real tokens with :class:`RationaleCounts`, and ``f1_reference_metric``, their
-    ``validate_share_mochang`` figure, which counts sampled padding as selected). With
+    repository that holds it. Yields one row per epoch: ``dev_accuracy`` and ``test`` (accuracy,
+    sparsity, P/R/F1 counted over real tokens with :class:`RationaleCounts`, and
+    ``f1_reference_metric``, their validation's figure, which counts sampled padding as selected). With
     ``checkpoint`` the state (weights, optimizer, RNG) is saved after each epoch and a stopped run
     resumes from it."""
     from torch.utils.data import DataLoader, TensorDataset
