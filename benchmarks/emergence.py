@@ -212,7 +212,7 @@ def reference_folder(args, arm: str) -> str:
     MMI+N2R, the FR or DR paper's repository for MMI alone (:func:`benchmarks.parity.reference_program`)."""
     from benchmarks.parity import reference_program
 
-    key, _ = reference_program(arm_config(arm, args.objective, args.lr, args.epochs, 1))
+    key = reference_program(arm_config(arm, args.objective, args.lr, args.epochs, 1)).repository
     folder = flag_value(args, REFERENCE_FLAGS[key])
     if not folder:
         raise SystemExit(f"--arm {arm} with --objective {args.objective} runs the authors' code from "

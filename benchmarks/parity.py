@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import inspect
 import io
 import json
 import math
@@ -159,21 +158,24 @@ class ReferenceProgram(NamedTuple):
     function and evaluation forward (returning the sampled mask and the logits first), and how
     their script builds the optimizer (``"n2r"``: :func:`reference_optimizer`; ``"one_group"``:
     one Adam over the whole model at ``lr``; ``"two_groups"``: the generator's parameters and the
-    rest, both at ``lr``, the training function then rescales the second group each batch)."""
+    rest, both at ``lr``, the training function then rescales the second group each batch).
+    ``gradient_lists``: the training function takes two more arguments, lists it appends gradient
+    records to (the N2R and DR scripts' ``grad, grad_loss``)."""
 
     repository: str
     model_class: str
     train_function: str
     evaluate: str
     optimizer: str
+    gradient_lists: bool
 
 
 REPOSITORIES = {"n2r": "jugechengzi/Rationalization-N2R", "fr": "jugechengzi/FR (its code/ folder)",
                 "dr": "jugechengzi/Rationalization-DR"}
 
 
-def reference_program(cfg: RunConfig) -> tuple[str, ReferenceProgram]:
-    """The authors' program for ``cfg`` and the repository key it lives in (:data:`REPOSITORIES`).
+def reference_program(cfg: RunConfig) -> ReferenceProgram:
+    """The authors' program for ``cfg`` (its ``repository`` a key of :data:`REPOSITORIES`).
 
     N2R and MMI+N2R are the N2R repository's loops (``--fr 1`` / ``--dr 1`` as its script sets
     them). MMI alone (``rnp``) is not in that repository; the FR and DR papers' repositories have it:
@@ -185,28 +187,28 @@ def reference_program(cfg: RunConfig) -> tuple[str, ReferenceProgram]:
     DR is in neither repository and is refused."""
     name = cfg.objective.name
     if name in REFERENCE_FUNCTIONS:
-        return "n2r", ReferenceProgram("n2r", "Mochangmodel", REFERENCE_FUNCTIONS[name], "forward_predemb", "n2r")
+        return ReferenceProgram("n2r", "Mochangmodel", REFERENCE_FUNCTIONS[name], "forward_predemb", "n2r", True)
     if name != "rnp":
         raise SystemExit(f"objective {name!r}: the authors' code has no such program")
     fr, dr = cfg.model.shared_encoder, cfg.train.predictor_lr_scale != 1.0
     if fr and dr:
         raise SystemExit("MMI with FR and DR together: neither the FR nor the DR repository has that program")
     if dr:
-        return "dr", ReferenceProgram("dr", "Sp_norm_model", "train_sp_norm", "forward", "two_groups")
-    return "fr", ReferenceProgram("fr", "GenEncShareModel" if fr else "GenEncNoShareModel", "train_share",
-                                  "forward", "one_group")
+        return ReferenceProgram("dr", "Sp_norm_model", "train_sp_norm", "forward", "two_groups", True)
+    return ReferenceProgram("fr", "GenEncShareModel" if fr else "GenEncNoShareModel", "train_share", "forward",
+                            "one_group", False)
 
 
 def import_reference(folder: str | Path, program: ReferenceProgram | None = None) -> types.SimpleNamespace:
     """The authors' ``model``, ``metric``, ``train_util`` and ``validate_util`` modules, imported
     from ``folder`` (a checkout of the repository ``program`` lives in; the N2R one by default)."""
     folder = Path(folder).resolve()
-    program = program or ReferenceProgram("n2r", "Mochangmodel", "", "", "")
+    repository, model_class = (program.repository, program.model_class) if program else ("n2r", "Mochangmodel")
     model_py = folder / "model.py"
     if (not model_py.is_file() or not (folder / "train_util.py").is_file()
-            or f"class {program.model_class}(" not in model_py.read_text(errors="replace")):
-        raise SystemExit(f"{folder}: not a checkout of {REPOSITORIES[program.repository]} "
-                         f"(model.py with class {program.model_class}, train_util.py)")
+            or f"class {model_class}(" not in model_py.read_text(errors="replace")):
+        raise SystemExit(f"{folder}: not a checkout of {REPOSITORIES[repository]} "
+                         f"(model.py with class {model_class}, train_util.py)")
     sys.path.insert(0, str(folder))
     try:
         for module in ("model", "metric", "train_util", "validate_util"):   # another checkout's, if imported
@@ -239,9 +241,11 @@ def reference_optimizer(model, cfg: RunConfig, program: ReferenceProgram | None 
     the second group's rate each batch."""
     lr, scale = cfg.train.lr, cfg.train.predictor_lr_scale
     kind = program.optimizer if program is not None else "n2r"
-    if kind == "n2r" and cfg.model.shared_encoder and scale != 1.0:
-        raise SystemExit("model.shared_encoder with train.predictor_lr_scale: the reference's --fr 1 ignores --dr")
-    if kind == "one_group" or (kind == "n2r" and cfg.model.shared_encoder):
+    if kind == "n2r" and cfg.model.shared_encoder:                    # --fr 1
+        if scale != 1.0:
+            raise SystemExit("model.shared_encoder with train.predictor_lr_scale: the reference's --fr 1 ignores --dr")
+        kind = "one_group"
+    if kind == "one_group":
         return torch.optim.Adam(model.parameters(), lr=lr)
     g_ids = {id(p) for p in model.generator.parameters()}
     return torch.optim.Adam([{"params": list(model.generator.parameters()), "lr": lr},
@@ -422,7 +426,7 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
     resumes from it."""
     from torch.utils.data import DataLoader, TensorDataset
 
-    _, program = reference_program(cfg)
+    program = reference_program(cfg)
     ref = import_reference(reference_dir, program)
     cfg.data.path = data_dir
     data = prepare_data(cfg.data, cfg.model)
@@ -439,7 +443,7 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
     dev = DataLoader(TensorDataset(*reference_tensors(data, "dev", pad_to)), batch_size=cfg.train.batch_size)
     test = DataLoader(TensorDataset(*reference_tensors(data, "test", pad_to)), batch_size=cfg.train.batch_size)
     train_fn = getattr(ref.train_util, program.train_function)
-    extra = ([], []) if len(inspect.signature(train_fn).parameters) == 8 else ()   # grad, grad_loss
+    extra = ([], []) if program.gradient_lists else ()
     forward_eval = getattr(model, program.evaluate)
     start = 1
     if checkpoint is not None and Path(checkpoint).is_file():

@@ -195,13 +195,13 @@ def test_the_reference_arm_runs_the_authors_program_for_its_objective_and_method
 
     for objective, function in (("n2r", "train_pred_mochang_withoutacc"), ("rnp+n2r", "train_pred_mochang")):
         for arm in ("reference", "reference@fr", "reference@dr"):
-            key, chosen = program(arm, objective)
-            assert (key, chosen.model_class, chosen.train_function) == ("n2r", "Mochangmodel", function)
-    assert program("reference", "rnp") == ("fr", parity.ReferenceProgram(
-        "fr", "GenEncNoShareModel", "train_share", "forward", "one_group"))
-    assert program("reference@fr", "rnp")[1].model_class == "GenEncShareModel"
-    assert program("reference@dr", "rnp") == ("dr", parity.ReferenceProgram(
-        "dr", "Sp_norm_model", "train_sp_norm", "forward", "two_groups"))
+            chosen = program(arm, objective)
+            assert (chosen.repository, chosen.model_class, chosen.train_function) == ("n2r", "Mochangmodel", function)
+    assert program("reference", "rnp") == parity.ReferenceProgram(
+        "fr", "GenEncNoShareModel", "train_share", "forward", "one_group", False)
+    assert program("reference@fr", "rnp").model_class == "GenEncShareModel"
+    assert program("reference@dr", "rnp") == parity.ReferenceProgram(
+        "dr", "Sp_norm_model", "train_sp_norm", "forward", "two_groups", True)
     with pytest.raises(SystemExit, match="FR and DR together"):
         program("reference@fr;dr", "rnp")
     # the folder: the flag that names the repository, and a checkout with the program's model class
@@ -213,7 +213,7 @@ def test_the_reference_arm_runs_the_authors_program_for_its_objective_and_method
     (tmp_path / "model.py").write_text("class Mochangmodel(object):\n    pass\n")
     (tmp_path / "train_util.py").write_text("")
     with pytest.raises(SystemExit, match="not a checkout of jugechengzi/FR"):
-        parity.import_reference(tmp_path, program("reference@fr", "rnp")[1])
+        parity.import_reference(tmp_path, program("reference@fr", "rnp"))
 
 
 def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path, tmp_path_factory):
