@@ -83,9 +83,48 @@ def write_beer(root, heldout_lines, annotations=None, train_lines=None):
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m n2r.cli ARGS`` (the library's commands) with a bounded time; output captured."""
+    """``python -m n2r.cli ARGS`` (the library's commands) in a new process with a bounded time;
+    output captured. For tests of the process itself (its streams, what it imports); a command's
+    behaviour is tested with :func:`invoke`."""
     return subprocess.run([sys.executable, "-m", "n2r.cli", *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``n2r.cli.main(ARGS)`` in this process — the code ``python -m n2r.cli ARGS`` runs, without a new
+    interpreter importing torch and the data stack again (3–4 s a call here): the exit status (argparse's
+    usage errors included), stdout and stderr captured, as :func:`run_cli` returns them. ``env`` is
+    set for the call only; the logging set-up and torch's thread count that a command changes are put
+    back afterwards, so later tests see neither."""
+    import contextlib
+    import io
+    import logging
+
+    from n2r.cli import main
+    from n2r.logs import LOGGERS
+
+    previous_env = {key: os.environ.get(key) for key in (env or {})}
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    previous_logging = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    threads = torch.get_num_threads()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.update(env or {})
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(list(args))
+            except SystemExit as exc:                       # argparse: usage errors, --help
+                status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        for key, value in previous_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        for logger, (handlers, level, propagate) in zip(loggers, previous_logging):
+            logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
+        torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(["n2r", *args], status, out.getvalue(), err.getvalue())
 
 
 def load_benchmark(name: str):

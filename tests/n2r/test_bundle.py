@@ -7,7 +7,7 @@ import torch
 from n2r.bundle import BundleError, load_bundle
 from n2r.config import RunConfig
 from n2r.inputs import InputError
-from tests.helpers import TEXT_RUN, run_cli
+from tests.helpers import TEXT_RUN, invoke
 
 
 def test_bundle_files_manifest_and_metrics_card(text_bundle):
@@ -97,8 +97,8 @@ def test_cli_explain_text_file_and_html(text_bundle, tmp_path):
     inputs = tmp_path / "in.jsonl"
     inputs.write_text(json.dumps({"text": "a wonderful pour"}) + "\n" + json.dumps({"tokens": ["awful", "head"]}) + "\n"
                       + json.dumps({"tokens": ["long"] * 600}) + "\n")   # past n2r serve's default limit: no limit here
-    done = run_cli("explain", str(path), "--text", "great beer", "--file", str(inputs),
-                   "--html", str(tmp_path / "out.html"), timeout=120)
+    done = invoke("explain", str(path), "--text", "great beer", "--file", str(inputs),
+                  "--html", str(tmp_path / "out.html"))
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["tokens"] for r in lines] == [["great", "beer"], ["a", "wonderful", "pour"], ["awful", "head"],
@@ -110,7 +110,7 @@ def test_cli_explain_text_file_and_html(text_bundle, tmp_path):
 
     shutil.copytree(path, tampered)
     (tampered / "metrics.json").write_text("{}")
-    done = run_cli("explain", str(tampered), "--text", "x", timeout=120)
+    done = invoke("explain", str(tampered), "--text", "x")
     assert done.returncode == 2 and "metrics.json: SHA-256 differs" in done.stderr
 
 

@@ -19,7 +19,7 @@ import torch
 
 from n2r.bundle import load_bundle
 from n2r.explanation import Explanation
-from tests.helpers import ROOT, run_cli
+from tests.helpers import ROOT, invoke
 
 MAX_BODY = 64 * 1024
 
@@ -80,7 +80,7 @@ def test_answers_equal_n2r_explain(served, text_bundle, graph_bundle, tmp_path):
     assert many[0]["tokens"] == ["the", "beer", "was", "n't", "excellent", ",", "off-white", "and", "murky", "!"]
     lines = tmp_path / "in.jsonl"
     lines.write_text("".join(json.dumps(t) + "\n" for t in texts))
-    done = run_cli("explain", str(text_bundle[0]), "--file", str(lines), timeout=120)
+    done = invoke("explain", str(text_bundle[0]), "--file", str(lines))
     assert done.returncode == 0, done.stderr
     expected = [json.loads(line) for line in done.stdout.splitlines()]      # n2r explain prints the served shape
     assert [m["tokens"] for m in many] == [e["tokens"] for e in expected]

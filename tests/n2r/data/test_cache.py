@@ -7,7 +7,7 @@ import pytest
 
 from n2r.data.cache import prepare
 from n2r.data.schema import TEXT_SCHEMA, GRAPH_SCHEMA, graphs_from_table
-from tests.helpers import GOOD, run_cli, write_beer
+from tests.helpers import GOOD, invoke, write_beer
 
 
 def test_second_prepare_is_a_hit_that_does_not_read_the_sources(tmp_path):
@@ -48,8 +48,7 @@ def test_in_process_data_opens_the_entry_data_prepare_wrote(tmp_path):
 
     root = write_beer(tmp_path / "beer", GOOD * 3)
     cache = tmp_path / "cache"
-    done = run_cli("data", "prepare", "beer-heldout-split", "--from", str(root), "--encoder", "gru", "--cache", str(cache),
-                   timeout=120)
+    done = invoke("data", "prepare", "beer-heldout-split", "--from", str(root), "--encoder", "gru", "--cache", str(cache))
     assert done.returncode == 0, done.stderr
     (entry,) = (cache / "beer-heldout-split").iterdir()
     source = root / "reviews.aspect0.heldout.txt.gz"
@@ -81,18 +80,18 @@ def test_graph_cache_round_trip(tmp_path):
 def test_cli_prepare_stats_and_fetch_offline(tmp_path):
     root = write_beer(tmp_path / "beer", GOOD * 3)
     env = {"N2R_CACHE": str(tmp_path / "cache")}
-    done = run_cli("data", "prepare", "beer-heldout-split", "--from", str(root), "-o", "aspect=0", env=env)
+    done = invoke("data", "prepare", "beer-heldout-split", "--from", str(root), "-o", "aspect=0", env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("prepared:")
-    again = run_cli("data", "prepare", "beer-heldout-split", "--from", str(root), "-o", "aspect=0", env=env)
+    again = invoke("data", "prepare", "beer-heldout-split", "--from", str(root), "-o", "aspect=0", env=env)
     assert again.stdout.startswith("cache hit:")
-    stats = run_cli("data", "stats", "beer-heldout-split", "--from", str(root), env=env)
+    stats = invoke("data", "stats", "beer-heldout-split", "--from", str(root), env=env)
     assert "human rationale sparsity 0.500" in stats.stdout
     assert "skipped: heldout: neutral aspect score: 3" in stats.stdout
-    bad = run_cli("data", "stats", "beer", env=env)
+    bad = invoke("data", "stats", "beer", env=env)
     assert bad.returncode == 2 and "data.path: the data set 'beer' is read from files" in bad.stderr
     started = time.monotonic()
-    fetch = run_cli("data", "fetch", "sst2", "--timeout", "3", env=env)
+    fetch = invoke("data", "fetch", "sst2", "--timeout", "3", env=env)
     assert fetch.returncode == 2 and "n2r data prepare sst2 --from PATH" in fetch.stderr
     assert time.monotonic() - started < 30
 
@@ -100,7 +99,7 @@ def test_cli_prepare_stats_and_fetch_offline(tmp_path):
 def test_cli_list_names_every_registered_data_set():
     from n2r.data import DATASETS
 
-    done = run_cli("data", "list")
+    done = invoke("data", "list")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["name", "kind", "source", "rationales", "description"]
