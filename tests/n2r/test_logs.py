@@ -5,7 +5,7 @@ import logging
 from tqdm import tqdm
 
 from n2r.logs import configure, progress, progress_bar
-from tests.helpers import run_cli
+from tests.helpers import invoke, run_cli
 
 
 def records(verbosity):
@@ -38,10 +38,11 @@ def test_progress_is_the_plain_loop_unless_enabled(capsys):
 
 
 def test_the_command_logs_on_stderr_keeps_stdout_for_its_output_and_q_silences_it(tmp_path):
+    # the process's own streams once; -q and -v in-process (the same configure() on sys.stderr)
     done = run_cli("data", "prepare", "synthetic-text", "-o", "n_train=40", "--cache", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("prepared:") and "synthetic-text: reading (generated)" in done.stderr
-    again = run_cli("-q", "data", "prepare", "synthetic-text", "-o", "n_train=40", "--cache", str(tmp_path / "q"))
+    again = invoke("-q", "data", "prepare", "synthetic-text", "-o", "n_train=40", "--cache", str(tmp_path / "q"))
     assert again.returncode == 0 and again.stdout.startswith("prepared:") and again.stderr == ""
-    debug = run_cli("-v", "data", "prepare", "synthetic-text", "-o", "n_train=40", "--cache", str(tmp_path / "q"))
+    debug = invoke("-v", "data", "prepare", "synthetic-text", "-o", "n_train=40", "--cache", str(tmp_path / "q"))
     assert "n2r.data.cache DEBUG: synthetic-text: cache hit" in debug.stderr
