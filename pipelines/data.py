@@ -29,6 +29,7 @@ from n2r.data import GRAPH, TEXT, PreparedData
 from n2r.data.base import SPLITS
 from n2r.data.cache import CacheEntry, prepare
 from n2r.data.schema import graphs_from_table
+from n2r.logs import bars_enabled
 from pipelines.storage import Storage
 
 
@@ -83,6 +84,10 @@ def build_ray_data(cfg: RunConfig, cache_dir: str | Path | None = None, material
 
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
+    # Ray Data draws progress bars wherever a dataset runs (a trial, a Train worker), and Ray forwards
+    # each redraw to the driver's output as a line: ≈ 1,200 lines for one 400-row two-worker trial.
+    # As for n2r's own bars, only where someone watches: a terminal on this process's stderr.
+    context.enable_progress_bars = bars_enabled()
     # A prepared entry is one Parquet file per split. Ray 2.60's DataSourceV2 reader starts a pool
     # of 32 footer-reading actors for every read_parquet, each a new process importing Ray Data
     # (seconds of CPU each); the V1 reader reads one file's footer in the task that reads it.

@@ -82,7 +82,7 @@ def check_same_data(data) -> None:
     miss rows)."""
     rows = data.splits["train"]
     sizes = (torch.tensor([g.num_edges for g in rows]) if data.kind == GRAPH else
-             torch.from_numpy(pc.list_value_length(rows.column("input_ids")).to_numpy()))
+             torch.from_numpy(pc.list_value_length(rows.column("input_ids")).to_numpy().copy()))   # writable
     assert_same_on_every_rank(sizes, "data-parallel ranks read different training data")
 
 

@@ -160,6 +160,8 @@ def test_a_data_parallel_trial_survives_losing_the_node_of_one_of_its_workers(s3
     assert in_bucket.equals(local.table("train")) and in_bucket.num_rows == 400
     epochs_seen = json.loads(read(s3_env, f"ddp/tiny/{trial['checkpoint']}/history.json"))["epochs"]
     assert all(e["train_examples"] * 2 == 400 for e in epochs_seen)             # rank 0's half
+    # the trial and its workers ran Ray Data without a terminal: no progress bars in the driver's output
+    assert "row/s]" not in (tmp_path / "driver.log").read_text()
 
 
 def kill_everything_under(ray_dir: str, timeout: float = 30) -> None:
