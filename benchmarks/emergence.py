@@ -17,8 +17,9 @@ where the authors' code climbs within 30 epochs on one CPU thread (1e-3 instead 
   reference's value; ``clean``: the engine's earlier default mode (penalties over real tokens,
   length-bucketed batches, no padding read or added); ``default``: whatever the library does
   when a run sets none of those fields (for ``n2r`` now ``clean+padded_penalties+bucket``)
-  (``ce_weight`` and ``eval_selection`` stay as published in every arm: they are part of the
-  protocol);
+  (``ce_weight`` is 0.9 in every arm, every objective's default since 2026-12-03 and the
+  reference's; ``eval_selection`` is ``sample`` in every arm, the reference's rule, so that both
+  programs are scored alike — ``--probe`` gives a checkpoint's test metrics under both rules);
 - ``BASE+S`` / ``BASE-S``: a base with switch ``S`` set to the reference's value / to the clean
   value (``S`` one of ``padded_penalties``, ``reads_padding``, ``pad_to``, ``bucket``; chainable:
   ``clean+padded_penalties+bucket``); ``BASE@FIELD=VALUE;FIELD=VALUE`` sets any other field;
@@ -353,7 +354,9 @@ def probe(arm: str, args) -> dict[str, Any]:
     review (position / length), selected spans per review, precision, the mean selection
     probability of annotated and of other tokens, and the transitions-per-review price
     ``λc × ΔΩ_c × B`` that the arm's Ω_c puts on one more transition in one review, averaged
-    over the training batches as the arm pads and groups them."""
+    over the training batches as the arm pads and groups them; and the test metrics under both
+    evaluation rules (``test_by_eval_selection``: ``sample``, the protocol's and the reference's
+    Gumbel-sampled masks, and ``argmax``, the library's default ``model.eval_selection``)."""
     import torch
 
     from n2r.checkpoint import load_checkpoint
@@ -361,7 +364,7 @@ def probe(arm: str, args) -> dict[str, Any]:
     from n2r.models.selection import gumbel_straight_through
     from n2r.objectives import build_objective
     from n2r.runner import build_run
-    from n2r.training import run_loaders
+    from n2r.training import run_loaders, test_metrics
 
     last_arm = phases(arm)[-1][0]              # a hand-over arm's state is read with its last phase's model
     cfg = arm_config(last_arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir, args.aspect)
@@ -419,7 +422,14 @@ def probe(arm: str, args) -> dict[str, Any]:
                               generator_logits=None, z_all=one)
         prices.append(float(objective.regularizer(model, out)["continuity"]) * cfg.objective.lambda_continuity
                       * len(batch))
-    return {"arm": arm, "seed": args.seed, "epoch": epoch,
+    by_rule = {}
+    for rule in ("sample", "argmax"):                # the protocol's (the reference's) rule, the library's default
+        model.eval_selection = rule
+        torch.manual_seed(0)
+        metrics = test_metrics(model, data, cfg, torch.device("cpu"), faithfulness=False)
+        by_rule[rule] = {k: round(metrics[k], 4) for k in ("accuracy", "sparsity", "precision", "recall", "f1")}
+    model.eval_selection = cfg.model.eval_selection
+    return {"arm": arm, "seed": args.seed, "epoch": epoch, "test_by_eval_selection": by_rule,
             "selection_rate_by_fifth": [round(float(v), 3) for v in fifths / positions],
             "annotated_share_by_fifth": [round(float(v), 3) for v in gold_fifths / positions],
             "spans_per_review": spans / reviews, "precision": tp / max(selected, 1.0),

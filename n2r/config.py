@@ -130,7 +130,8 @@ class ObjectiveConfig(Schema):
 
     ``sparsity_target`` is *s*, ``lambda_sparsity`` λs, ``lambda_continuity`` λc,
     ``lambda_norm`` λn. ``ce_weight`` scales the predictor's cross-entropy in step 1;
-    ``None`` takes the objective's default (0.9 for ``n2r``, as in the reference code; 1.0 else).
+    ``None`` takes the objectives' default, 0.9 (the reference code's ``cls_lambda`` in every
+    objective; ``rnp`` and ``rnp+n2r`` took 1.0 before 2026-12-03).
     ``padding_in_penalties``: Ω_s and Ω_c over every position of the padded batch (as the
     reference), ``false``: over real units (``continuity_window`` W then prices a transition
     against W − 1 pairs); unset, the objective decides (:meth:`pads_penalties`).

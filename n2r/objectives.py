@@ -110,7 +110,7 @@ class Objective:
     """Base: holds the coefficients and the shared regulariser Ω = λs·Ω_s + λc·Ω_c."""
 
     name = "base"
-    default_ce_weight = 1.0
+    default_ce_weight = 0.9  # the reference code scales step 1's CE by 0.9 (cls_lambda) in every objective
 
     def __init__(self, cfg: ObjectiveConfig):
         self.cfg = cfg
@@ -187,7 +187,6 @@ class N2R(Objective):
     """N2R: step 1 predictor CE on the detached mask (generator gets Ω only); step 2 norm."""
 
     name = "n2r"
-    default_ce_weight = 0.9  # the reference implementation scales step 1's CE by 0.9
 
     def train_step(self, model, batch, update):
         logs = self._rnp_step(model, batch, update, detach_mask=True, prefix="step1")
