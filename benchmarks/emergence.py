@@ -48,6 +48,7 @@ import copy
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -235,17 +236,24 @@ def run_reference(args, rows_path: Path) -> None:
             append_row(rows_path, row)
 
 
-def study_folder(objective: str, aspect: int = 0) -> str:
-    """``OBJECTIVE`` for Beer Appearance (aspect 0), ``OBJECTIVE.aspectN`` otherwise."""
-    return objective if aspect == 0 else f"{objective}.aspect{aspect}"
+PROTOCOL_LR = 1e-3
+
+
+def study_folder(objective: str, aspect: int = 0, lr: float = PROTOCOL_LR) -> str:
+    """``OBJECTIVE`` for Beer Appearance (aspect 0) at the protocol's learning rate;
+    ``.aspectN`` is added for another aspect, ``.lrX`` for another learning rate
+    (``n2r.aspect1``, ``n2r.lr0.002``)."""
+    name = objective if aspect == 0 else f"{objective}.aspect{aspect}"
+    return name if lr == PROTOCOL_LR else f"{name}.lr{lr:g}"
 
 
 def aspect_of(folder_name: str) -> int:
-    return int(folder_name.rpartition(".aspect")[2]) if ".aspect" in folder_name else 0
+    found = re.search(r"\.aspect(\d+)", folder_name)
+    return int(found.group(1)) if found else 0
 
 
-def rows_file(out: Path, objective: str, arm: str, seed: int, aspect: int = 0) -> Path:
-    folder = out / study_folder(objective, aspect) / arm.replace("/", "_")
+def rows_file(out: Path, objective: str, arm: str, seed: int, aspect: int = 0, lr: float = PROTOCOL_LR) -> Path:
+    folder = out / study_folder(objective, aspect, lr) / arm.replace("/", "_")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"seed{seed}.jsonl"
 
@@ -370,7 +378,7 @@ def probe(arm: str, args) -> dict[str, Any]:
     cfg = arm_config(last_arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir, args.aspect)
     torch.set_num_threads(1)
     data, model = build_run(cfg)
-    path = run_folder(rows_file(Path(args.out), args.objective, arm, args.seed, args.aspect)) / "checkpoint.pt"
+    path = run_folder(rows_file(Path(args.out), args.objective, arm, args.seed, args.aspect, args.lr)) / "checkpoint.pt"
     epoch = load_checkpoint(path, model)["epoch"]
     model.eval()
     fifths, gold_fifths = torch.zeros(5), torch.zeros(5)
@@ -450,7 +458,8 @@ def main() -> None:
     parser.add_argument("--objective", choices=("n2r", "rnp+n2r", "rnp"), default="n2r")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=PROTOCOL_LR,
+                        help="rows of another learning rate go to OBJECTIVE.lrX/")
     parser.add_argument("--aspect", type=int, choices=(0, 1), default=0, help="Beer aspect: 0 Appearance, 1 Aroma")
     parser.add_argument("--jobs", type=int, default=2, help="arm-seeds run at once, one thread each")
     parser.add_argument("--table", action="store_true", help="print the table of finished arm-seeds and stop")
@@ -462,7 +471,7 @@ def main() -> None:
     out = Path(args.out)
 
     if args.worker:
-        path = rows_file(out, args.objective, args.worker, args.seed, args.aspect)
+        path = rows_file(out, args.objective, args.worker, args.seed, args.aspect, args.lr)
         if args.worker.partition("@")[0] == "reference":
             run_reference(args, path)
         else:
@@ -483,13 +492,13 @@ def main() -> None:
             reference_folder(args, arm)
     seeds = [int(s) for s in args.seeds.split(",")]
     todo = [(arm, seed) for seed in seeds for arm in args.arm
-            if not finished(rows_file(out, args.objective, arm, seed, args.aspect), args.epochs)]
+            if not finished(rows_file(out, args.objective, arm, seed, args.aspect, args.lr), args.epochs)]
     running: list[tuple[subprocess.Popen, str, int]] = []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     while todo or running:
         while todo and len(running) < args.jobs:
             arm, seed = todo.pop(0)
-            log = rows_file(out, args.objective, arm, seed, args.aspect).with_suffix(".log").open("a")
+            log = rows_file(out, args.objective, arm, seed, args.aspect, args.lr).with_suffix(".log").open("a")
             cmd = [sys.executable, __file__, "--out", str(out), "--data-dir", args.data_dir, "--objective",
                    args.objective, "--epochs", str(args.epochs), "--lr", str(args.lr), "--worker", arm,
                    "--seed", str(seed), "--aspect", str(args.aspect)]

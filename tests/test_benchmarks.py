@@ -240,6 +240,10 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path, tmp_p
     aroma = emergence.rows_file(tmp_path, "n2r", "default", 1, aspect=1)
     assert aroma == tmp_path / "n2r.aspect1" / "default" / "seed1.jsonl"
     assert emergence.rows_file(tmp_path, "n2r", "default", 1) == folder / "seed1.jsonl"
+    # another learning rate: its own folder, whose aspect is still read back
+    elsewhere = tmp_path_factory.mktemp("lr")
+    assert emergence.rows_file(elsewhere, "n2r", "default", 1, aspect=1, lr=2e-3).parent.parent.name == "n2r.aspect1.lr0.002"
+    assert (emergence.aspect_of("n2r.aspect1.lr0.002"), emergence.aspect_of("rnp+n2r.lr0.002")) == (1, 0)
     assert emergence.arm_config("default", "n2r", 1e-3, 30, 1, aspect=1).data.options["aspect"] == 1
     aroma.write_text((folder / "seed1.jsonl").read_text())
     text = emergence.table(tmp_path, {0: 0.2, 1: 0.1}, 3)
