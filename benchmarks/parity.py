@@ -226,7 +226,7 @@ def reference_args(cfg: RunConfig, embedding: torch.Tensor) -> types.SimpleNames
     return types.SimpleNamespace(
         vocab_size=embedding.shape[0], embedding_dim=embedding.shape[1], pretrained_embedding=embedding.numpy().copy(),
         hidden_dim=2 * cfg.model.hidden_size, num_layers=1, fr=int(cfg.model.shared_encoder), dropout=cfg.model.dropout,
-        num_class=cfg.model.num_classes, cls_lambda=0.9 if o.ce_weight is None else o.ce_weight,
+        num_class=cfg.model.num_classes, cls_lambda=o.ce_weight,
         sparsity_lambda=o.lambda_sparsity, continuity_lambda=o.lambda_continuity,
         sparsity_percentage=o.sparsity_target, mochang_lambda=o.lambda_norm, dis_lr=0,
         cell_type="GRU", tau=[1], sp_norm=0)          # the FR and DR repositories' arguments

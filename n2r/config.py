@@ -129,9 +129,9 @@ class ObjectiveConfig(Schema):
     """Training objective (see :mod:`n2r.objectives`) and its coefficients.
 
     ``sparsity_target`` is *s*, ``lambda_sparsity`` λs, ``lambda_continuity`` λc,
-    ``lambda_norm`` λn. ``ce_weight`` scales the predictor's cross-entropy in step 1;
-    ``None`` takes the objectives' default, 0.9 (the reference code's ``cls_lambda`` in every
-    objective; ``rnp`` and ``rnp+n2r`` took 1.0 before 2026-12-03).
+    ``lambda_norm`` λn. ``ce_weight`` scales the predictor's cross-entropy in step 1: 0.9 in
+    every objective, the reference code's ``cls_lambda`` (``rnp`` and ``rnp+n2r`` took 1.0
+    before 2026-12-03).
     ``padding_in_penalties``: Ω_s and Ω_c over every position of the padded batch (as the
     reference), ``false``: over real units (``continuity_window`` W then prices a transition
     against W − 1 pairs); unset, the objective decides (:meth:`pads_penalties`).
@@ -144,7 +144,7 @@ class ObjectiveConfig(Schema):
     lambda_norm: float = Field(1.0, ge=0.0)
     norm_form: Literal["log", "plain"] = "log"
     norm_eps: float = Field(1e-6, gt=0.0)
-    ce_weight: float | None = Field(None, ge=0.0)
+    ce_weight: float = Field(0.9, ge=0.0)
     padding_in_penalties: bool | None = None
     continuity_window: int | None = Field(None, ge=2)
 

@@ -110,11 +110,10 @@ class Objective:
     """Base: holds the coefficients and the shared regulariser Ω = λs·Ω_s + λc·Ω_c."""
 
     name = "base"
-    default_ce_weight = 0.9  # the reference code scales step 1's CE by 0.9 (cls_lambda) in every objective
 
     def __init__(self, cfg: ObjectiveConfig):
         self.cfg = cfg
-        self.ce_weight = self.default_ce_weight if cfg.ce_weight is None else cfg.ce_weight
+        self.ce_weight = cfg.ce_weight
 
     def regularizer(self, model: Rationalizer, out: RationaleOutput) -> dict[str, torch.Tensor]:
         """λs·Ω_s (+ node sparsity for graphs that select nodes) and λc·Ω_c (sequences only)."""

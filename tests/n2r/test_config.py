@@ -11,6 +11,9 @@ def test_defaults_and_round_trip(tmp_path):
     assert cfg.objective.lambda_norm == 2.0 and isinstance(cfg.objective.lambda_norm, float)
     cfg.to_yaml(tmp_path / "c.yaml")
     assert RunConfig.from_yaml(tmp_path / "c.yaml") == cfg
+    # every objective scales step 1's cross-entropy by the reference's cls_lambda unless told otherwise
+    assert {RunConfig.from_dict({"objective": {"name": n}}).objective.ce_weight
+            for n in ("rnp", "n2r", "rnp+n2r")} == {0.9}
 
 
 @pytest.mark.parametrize("raw, field, message", [
@@ -21,6 +24,7 @@ def test_defaults_and_round_trip(tmp_path):
     ({"train": {"epochs": 0}}, "train.epochs", "must be >= 1"),
     ({"objective": {"sparsity_target": 1.5}}, "objective.sparsity_target", "must lie in"),
     ({"objective": {"lambda_norm": -1}}, "objective.lambda_norm", "must be >= 0"),
+    ({"objective": {"ce_weight": None}}, "objective.ce_weight", "expected a number, got None"),
     ({"model": {"shared_encoder": "yes"}}, "model.shared_encoder", "expected true/false"),
     ({"data": []}, "data", "expected a mapping"),
     ({"model": {"eval_selection": "top"}}, "model.eval_selection", "'top' is not one of"),
