@@ -31,6 +31,8 @@ where the authors' code climbs within 30 epochs on one CPU thread (1e-3 instead 
 
 ``--aspect 1`` runs the same set-up on Beer Aroma (the authors' README publishes coefficients for
 Appearance only; the protocol keeps them) with rows in ``OUT/OBJECTIVE.aspect1/``.
+Another learning rate (``--lr 2e-3``) has its rows in ``OUT/OBJECTIVE.lr0.002/`` (and
+``OUT/OBJECTIVE.aspect1.lr0.002/``), never mixed with the protocol's.
 
 Each arm-seed runs in its own process with one thread (``--jobs`` at once), appends one JSON row
 per epoch to ``OUT/OBJECTIVE/ARM/seedS.jsonl`` (dev accuracy; test accuracy, sparsity, P/R/F1 over
