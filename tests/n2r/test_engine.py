@@ -181,6 +181,23 @@ def test_length_sorted_evaluation_batches_pad_less_and_give_the_same_metrics(sma
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-5 for k in a)
 
 
+
+def test_evaluation_padding_moves_the_random_stream_only_under_sampled_masks(small_data):
+    """With the default rule (argmax) an evaluation-only setting — how far dev batches are padded —
+    leaves training's random stream where it was (the loader's one seed draw per pass aside); with
+    ``eval_selection: sample`` the dev evaluation draws Gumbel noise from the stream training uses,
+    and wider batches draw more, so training continues on another stream (docs/results.md,
+    "What is left between the default and the compatible mode")."""
+    def stream_after(rule, pad_to):
+        torch.manual_seed(0)
+        model = build_rationalizer(ModelConfig(hidden_size=8, eval_selection=rule), **small_data.model_inputs())
+        evaluate(model, small_data.loader("dev", 16, by_length=True, pad_to=pad_to), device=torch.device("cpu"))
+        return torch.get_rng_state()
+
+    assert torch.equal(stream_after("argmax", None), stream_after("argmax", 64))
+    assert not torch.equal(stream_after("sample", None), stream_after("sample", 64))
+    assert not torch.equal(stream_after("sample", None), stream_after("argmax", None))
+
 @pytest.mark.parametrize("objective, method", [("rnp", "fr"), ("rnp", "dr"), ("n2r", "fr"), ("n2r", "dr")])
 def test_fr_and_dr_train_end_to_end_with_each_objective(objective, method):
     """FR, DR, FR+N2R and DR+N2R through the runner every sweep trial uses: two epochs, the
