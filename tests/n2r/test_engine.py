@@ -181,7 +181,6 @@ def test_length_sorted_evaluation_batches_pad_less_and_give_the_same_metrics(sma
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-5 for k in a)
 
 
-
 def test_evaluation_padding_moves_the_random_stream_only_under_sampled_masks(small_data):
     """With the default rule (argmax) an evaluation-only setting — how far dev batches are padded —
     leaves training's random stream where it was (the loader's one seed draw per pass aside); with
