@@ -197,6 +197,7 @@ def test_evaluation_padding_moves_the_random_stream_only_under_sampled_masks(sma
     assert not torch.equal(stream_after("sample", None), stream_after("sample", 64))
     assert not torch.equal(stream_after("sample", None), stream_after("argmax", None))
 
+
 @pytest.mark.parametrize("objective, method", [("rnp", "fr"), ("rnp", "dr"), ("n2r", "fr"), ("n2r", "dr")])
 def test_fr_and_dr_train_end_to_end_with_each_objective(objective, method):
     """FR, DR, FR+N2R and DR+N2R through the runner every sweep trial uses: two epochs, the
