@@ -358,15 +358,76 @@ def gold_share_of(data_dir: str | None, aspect: int = 0) -> float | None:
 
 
 # --------------------------------------------------------------------------- why: where selections land
+class SelectionStatistics:
+    """Where a generator's test selections land, summed batch by batch: selection rate in each
+    fifth of a review (position / length) against the annotated share there, selected spans per
+    review, precision, the most selected words and, where the program gives it, the mean
+    selection probability of annotated and of other tokens."""
+
+    def __init__(self, words: list[str]):
+        import torch
+
+        self.words = words
+        self.fifths, self.gold_fifths, self.positions = torch.zeros(5), torch.zeros(5), torch.zeros(5)
+        self.word_selected, self.word_seen, self.word_gold = (torch.zeros(len(words)) for _ in range(3))
+        self.spans = self.reviews = 0
+        self.tp = self.selected = 0.0
+        self.p_gold = self.p_other = 0.0
+        self.n_gold = self.n_other = 0
+
+    def add(self, ids, real, rationale, z, prob=None) -> None:
+        """One batch: token ``ids``, ``real`` (bool, not padding), the annotation bits, the 0/1
+        selection ``z`` (zero at padding) and, optionally, the selection probability."""
+        import torch
+
+        rationale = rationale.float()
+        lengths = real.sum(1, keepdim=True)
+        fifth = (torch.arange(z.shape[1]).unsqueeze(0) * 5 // lengths).clamp(max=4)
+        for k in range(5):
+            at = real & (fifth == k)
+            self.fifths[k] += z[at].sum()
+            self.gold_fifths[k] += rationale[at].sum()
+            self.positions[k] += at.sum()
+        self.spans += int(torch.diff(torch.nn.functional.pad(z, (1, 1)), dim=1).clamp(min=0).sum())
+        self.reviews += len(z)
+        gold = rationale.bool() & real
+        self.word_selected.index_add_(0, ids[real], z[real].float())
+        self.word_seen.index_add_(0, ids[real], torch.ones(int(real.sum())))
+        self.word_gold.index_add_(0, ids[real], rationale[real])
+        self.tp += float((z.bool() & gold).sum())
+        self.selected += float(z.sum())
+        if prob is not None:
+            self.p_gold += float(prob[gold].sum())
+            self.n_gold += int(gold.sum())
+            self.p_other += float(prob[real & ~gold].sum())
+            self.n_other += int((real & ~gold).sum())
+
+    def summary(self, top_words: int) -> dict[str, Any]:
+        top = self.word_selected.argsort(descending=True)[:top_words].tolist()
+        out = {"selection_rate_by_fifth": [round(float(v), 3) for v in self.fifths / self.positions],
+               "annotated_share_by_fifth": [round(float(v), 3) for v in self.gold_fifths / self.positions],
+               "spans_per_review": self.spans / self.reviews, "precision": self.tp / max(self.selected, 1.0),
+               "most_selected_words": [
+                   {"word": self.words[i], "selected": int(self.word_selected[i]),
+                    "selection_rate": round(float(self.word_selected[i] / self.word_seen[i]), 3),
+                    "annotated_share": round(float(self.word_gold[i] / self.word_seen[i]), 3)} for i in top]}
+        if self.n_gold:
+            out["selection_probability_annotated"] = self.p_gold / self.n_gold
+            out["selection_probability_other"] = self.p_other / self.n_other
+        return out
+
+
 def probe(arm: str, args) -> dict[str, Any]:
-    """Load an engine arm's latest checkpoint and measure its selections on the test split
-    (training-mode Gumbel samples, as the protocol evaluates): selection rate in each fifth of a
-    review (position / length), selected spans per review, precision, the mean selection
-    probability of annotated and of other tokens, and the transitions-per-review price
-    ``λc × ΔΩ_c × B`` that the arm's Ω_c puts on one more transition in one review, averaged
-    over the training batches as the arm pads and groups them; and the test metrics under both
-    evaluation rules (``test_by_eval_selection``: ``sample``, the protocol's and the reference's
-    Gumbel-sampled masks, and ``argmax``, the library's default ``model.eval_selection``)."""
+    """Load an arm's latest checkpoint and measure its selections on the test split
+    (:class:`SelectionStatistics`; training-mode Gumbel samples, as the protocol evaluates). An
+    engine arm adds the transitions-per-review price ``λc × ΔΩ_c × B`` that its Ω_c puts on one
+    more transition in one review, averaged over the training batches as the arm pads and groups
+    them, and the test metrics under both evaluation rules (``test_by_eval_selection``:
+    ``sample``, the protocol's and the reference's Gumbel-sampled masks, and ``argmax``, the
+    library's default ``model.eval_selection``). A ``reference`` arm is the authors' model from
+    its per-epoch checkpoint, run by their evaluation forward (no selection probabilities)."""
+    if arm.partition("@")[0] == "reference":
+        return probe_reference(arm, args)
     import torch
 
     from n2r.checkpoint import load_checkpoint
@@ -383,45 +444,14 @@ def probe(arm: str, args) -> dict[str, Any]:
     path = run_folder(rows_file(Path(args.out), args.objective, arm, args.seed, args.aspect, args.lr)) / "checkpoint.pt"
     epoch = load_checkpoint(path, model)["epoch"]
     model.eval()
-    fifths, gold_fifths = torch.zeros(5), torch.zeros(5)
-    positions = torch.zeros(5)
-    spans = reviews = 0
-    tp = selected = 0.0
-    p_gold, p_other, n_gold, n_other = 0.0, 0.0, 0, 0
-    vocab_size = model.generator.embedding.num_embeddings
-    word_selected, word_seen, word_gold = (torch.zeros(vocab_size) for _ in range(3))
+    stats = SelectionStatistics(data.tokenizer.vocab.words)
     torch.manual_seed(0)
     with torch.no_grad():
         for batch in data.loader("test", 256, by_length=True, pad_to=cfg.train.pad_to):
             gen = model.generator(batch)
-            prob = gen.logits.float().softmax(-1)[..., 1]
             z = gumbel_straight_through(gen.logits) * batch.unit_mask
-            real = batch.unit_mask.bool()
-            lengths = real.sum(1, keepdim=True)
-            fifth = (torch.arange(z.shape[1]).unsqueeze(0) * 5 // lengths).clamp(max=4)
-            for k in range(5):
-                at = real & (fifth == k)
-                fifths[k] += z[at].sum()
-                gold_fifths[k] += batch.rationale[at].sum()
-                positions[k] += at.sum()
-            edges = torch.diff(torch.nn.functional.pad(z, (1, 1)), dim=1).clamp(min=0)
-            spans += int(edges.sum())
-            reviews += len(z)
-            gold = batch.rationale.bool() & real
-            ids = batch.input_ids[real]
-            word_selected.index_add_(0, ids, z[real])
-            word_seen.index_add_(0, ids, torch.ones(len(ids)))
-            word_gold.index_add_(0, ids, batch.rationale[real])
-            tp += float((z.bool() & gold).sum())
-            selected += float(z.sum())
-            p_gold += float(prob[gold].sum())
-            n_gold += int(gold.sum())
-            p_other += float(prob[real & ~gold].sum())
-            n_other += int((real & ~gold).sum())
-    top = word_selected.argsort(descending=True)[:args.top_words].tolist()
-    words = [{"word": data.tokenizer.vocab.words[i], "selected": int(word_selected[i]),
-              "selection_rate": round(float(word_selected[i] / word_seen[i]), 3),
-              "annotated_share": round(float(word_gold[i] / word_seen[i]), 3)} for i in top]
+            stats.add(batch.input_ids, batch.unit_mask.bool(), batch.rationale, z,
+                      gen.logits.float().softmax(-1)[..., 1])
     loader, _ = run_loaders(data, cfg)
     prices = []
     objective = build_objective(cfg.objective)
@@ -440,11 +470,40 @@ def probe(arm: str, args) -> dict[str, Any]:
         by_rule[rule] = {k: round(metrics[k], 4) for k in ("accuracy", "sparsity", "precision", "recall", "f1")}
     model.eval_selection = cfg.model.eval_selection
     return {"arm": arm, "seed": args.seed, "epoch": epoch, "test_by_eval_selection": by_rule,
-            "selection_rate_by_fifth": [round(float(v), 3) for v in fifths / positions],
-            "annotated_share_by_fifth": [round(float(v), 3) for v in gold_fifths / positions],
-            "spans_per_review": spans / reviews, "precision": tp / max(selected, 1.0),
-            "selection_probability_annotated": p_gold / n_gold, "selection_probability_other": p_other / n_other,
-            "continuity_price_per_transition": statistics.fmean(prices), "most_selected_words": words}
+            **stats.summary(args.top_words), "continuity_price_per_transition": statistics.fmean(prices)}
+
+
+def probe_reference(arm: str, args) -> dict[str, Any]:
+    """:func:`probe` for the authors' code: its model for the arm's objective, loaded from the
+    arm-seed's checkpoint (``seedS.ckpt``), on the test split as its loaders give it (padded to
+    256; words it does not know are id 0, its padding id, and are counted here as the project's
+    unknown word)."""
+    import torch
+
+    from benchmarks.parity import reference_model, reference_program, reference_tensors
+    from n2r.data import prepare_data
+
+    cfg = arm_config(arm, args.objective, args.lr, args.epochs, args.seed, args.data_dir, args.aspect)
+    torch.set_num_threads(1)
+    path = rows_file(Path(args.out), args.objective, arm, args.seed, args.aspect, args.lr).with_suffix(".ckpt")
+    if not path.is_file():
+        raise SystemExit(f"{path}: no checkpoint of the authors' code for this arm-seed")
+    data = prepare_data(cfg.data, cfg.model)
+    _, _, model = reference_model(reference_folder(args, arm), cfg, data)
+    state = torch.load(path, weights_only=False)
+    model.load_state_dict(state["model"])
+    model.eval()
+    forward_eval = getattr(model, reference_program(cfg).evaluate)
+    inputs, masks, _, gold = reference_tensors(data, "test", cfg.train.pad_to or 256)
+    real = masks.bool()
+    ids = torch.where(real & (inputs == 0), data.tokenizer.vocab.unk_id, inputs)
+    stats = SelectionStatistics(data.tokenizer.vocab.words)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for at in torch.arange(len(inputs)).split(cfg.train.batch_size):
+            z = (forward_eval(inputs[at], masks[at])[0][:, :, 1] > 0.5).float() * masks[at]
+            stats.add(ids[at], real[at], gold[at], z)
+    return {"arm": arm, "seed": args.seed, "epoch": state["epoch"], **stats.summary(args.top_words)}
 
 
 # --------------------------------------------------------------------------- driver

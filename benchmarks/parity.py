@@ -413,6 +413,16 @@ def reference_tensors(data, split: str, pad_to: int) -> tuple[torch.Tensor, ...]
     return out + ((batch.rationale.long(),) if batch.rationale is not None else ())
 
 
+def reference_model(reference_dir: str | Path, cfg: RunConfig, data) -> tuple[types.SimpleNamespace,
+                                                                             types.SimpleNamespace, torch.nn.Module]:
+    """The authors' modules (:func:`import_reference`), their arguments for ``cfg`` and their model
+    for ``cfg`` over ``data``'s embedding (initialised from torch's current random state)."""
+    program = reference_program(cfg)
+    ref = import_reference(reference_dir, program)
+    args = reference_args(cfg, data.embedding_matrix)
+    return ref, args, getattr(ref.model, program.model_class)(args)
+
+
 def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, epochs: int, seed: int,
                      device: str = "cpu", checkpoint: str | Path | None = None):
     """The authors' own training function, epoch by epoch, on this project's data (their script's
@@ -427,7 +437,6 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
     from torch.utils.data import DataLoader, TensorDataset
 
     program = reference_program(cfg)
-    ref = import_reference(reference_dir, program)
     cfg.data.path = data_dir
     data = prepare_data(cfg.data, cfg.model)
     pad_to = cfg.train.pad_to or 256
@@ -435,8 +444,8 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
     torch.manual_seed(seed)
     if device.type == "cuda":
         torch.cuda.manual_seed(seed)
-    args = reference_args(cfg, data.embedding_matrix)
-    model = getattr(ref.model, program.model_class)(args).to(device)
+    ref, args, model = reference_model(reference_dir, cfg, data)
+    model = model.to(device)
     optimizer = reference_optimizer(model, cfg, program)
     train = DataLoader(TensorDataset(*reference_tensors(data, "train", pad_to)), batch_size=cfg.train.batch_size,
                        shuffle=True)

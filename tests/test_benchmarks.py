@@ -184,6 +184,33 @@ def test_emergence_arms_set_exactly_the_named_switches(tmp_path):
     assert emergence.checkpoint_epoch(folder) == 5
 
 
+def test_the_probe_counts_where_selections_land_on_a_fixed_batch():
+    """Both programs' checkpoints are probed through one :class:`SelectionStatistics`: fifths of
+    each review by its own length (padding outside every fifth), spans, precision, per-word rates,
+    and selection probabilities only when the program gives them."""
+    import torch
+
+    emergence = load_benchmark("emergence")
+    stats = emergence.SelectionStatistics(["<pad>", "<unk>", "a", "b", "c", "d"])
+    ids = torch.tensor([[2, 3, 4, 5, 2], [3, 3, 4, 0, 0]])
+    real = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]).bool()
+    rationale = torch.tensor([[1, 1, 0, 0, 0], [0, 1, 1, 0, 0]])
+    z = torch.tensor([[1., 1, 0, 0, 1], [1, 1, 1, 0, 0]])
+    stats.add(ids, real, rationale, z)
+    out = stats.summary(top_words=3)
+    # review 2 (3 tokens) has its positions in fifths 0, 1 and 3
+    assert out["selection_rate_by_fifth"] == [1.0, 1.0, 0.0, 0.5, 1.0]
+    assert out["annotated_share_by_fifth"] == [0.5, 1.0, 0.0, 0.5, 0.0]
+    assert (out["spans_per_review"], out["precision"]) == (1.5, pytest.approx(4 / 6))
+    assert [(w["word"], w["selected"], w["selection_rate"], w["annotated_share"])
+            for w in out["most_selected_words"]] == [("b", 3, 1.0, 0.667), ("a", 2, 1.0, 0.5), ("c", 1, 0.5, 0.5)]
+    assert "selection_probability_annotated" not in out          # the authors' evaluation forward gives none
+    with_prob = emergence.SelectionStatistics(["<pad>", "<unk>", "a", "b", "c", "d"])
+    with_prob.add(ids, real, rationale, z, prob=torch.where(rationale.bool(), 0.9, 0.4))
+    out = with_prob.summary(top_words=1)
+    assert (out["selection_probability_annotated"], out["selection_probability_other"]) == pytest.approx((0.9, 0.4))
+
+
 def test_the_reference_arm_runs_the_authors_program_for_its_objective_and_method(tmp_path):
     """N2R and MMI+N2R come from the N2R repository (``--fr 1`` / ``--dr 1`` as flags there); MMI
     alone is not in it, so RNP and FR come from the FR repository and DR from the DR one; FR with
