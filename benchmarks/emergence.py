@@ -42,6 +42,10 @@ finished is not rerun. The test columns are diagnostics; the dev-selected column
 of best dev accuracy (first maximum), as the authors' script does. The random row: a selection of
 the arm's sparsity S drawn uniformly over real tokens has precision = the annotated share P₀ and
 recall S, so F1 = 2·P₀·S / (P₀ + S).
+
+``--probe ARM --seed S`` reads the arm-seed's last checkpoint, an engine arm's or the authors'
+(``reference``, with its ``--reference*`` flag), and prints where its test selections land
+(:class:`SelectionStatistics`: the most selected words, the selection rate by fifth of a review).
 """
 from __future__ import annotations
 
