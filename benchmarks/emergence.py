@@ -283,15 +283,22 @@ def fmt(values: list[float], scale: float = 100.0) -> str:
     return f"{scale * m:.1f} ± {scale * s:.1f}" if len(values) > 1 else f"{scale * m:.1f}"
 
 
+def table_epochs(epochs: int | None) -> tuple[int, ...]:
+    """The epochs the table reads test F1 at: 10, 20 and 30 within the budget, and the budget's
+    last epoch (``--table --epochs 50``: 10, 20, 30, 50)."""
+    within = tuple(e for e in TABLE_EPOCHS if epochs is None or e <= epochs)
+    return within if epochs is None or epochs in within else within + (epochs,)
+
+
 def summarize(rows: list[dict[str, Any]], metric: str = "f1", epochs: int | None = None) -> dict[str, Any]:
-    """One arm-seed: test ``metric`` at the table's epochs and at the epoch of best dev accuracy
+    """One arm-seed: test ``metric`` at :func:`table_epochs` and at the epoch of best dev accuracy
     (the first maximum; among the first ``epochs`` epochs when given)."""
     by_epoch = {row["epoch"]: row for row in rows if epochs is None or row["epoch"] <= epochs}
     best = max(sorted(by_epoch), key=lambda e: (by_epoch[e]["dev_accuracy"], -e))
     out = {"epochs": max(by_epoch), "best_epoch": best, "selected": by_epoch[best]["test"][metric],
            "selected_sparsity": by_epoch[best]["test"]["sparsity"],
            "selected_precision": by_epoch[best]["test"]["precision"]}
-    for e in TABLE_EPOCHS:
+    for e in table_epochs(epochs):
         if e in by_epoch:
             out[e] = by_epoch[e]["test"][metric]
             out[f"p{e}"] = by_epoch[e]["test"]["precision"]
@@ -302,7 +309,8 @@ def table(out: Path, gold_shares: dict[int, float] | None, epochs: int,
           labels: dict[str, str] | None = None) -> str:
     """One markdown table per objective folder of ``out`` (``OBJECTIVE`` or ``OBJECTIVE.aspectN``):
     every arm-seed with at least 10 epochs, read up to ``epochs`` (``--table --epochs 20``: every arm
-    at a 20-epoch budget, dev selection among those epochs); an arm whose seeds stopped before
+    at a 20-epoch budget, dev selection among those epochs; test F1 at :func:`table_epochs`, the
+    last with its precision); an arm whose seeds stopped before
     ``epochs`` says how far they got (``epochs run``), and its dev-selected column then selects
     among the epochs run.
     ``gold_shares``: the annotated share of test tokens per aspect (the random row's precision).
@@ -314,10 +322,11 @@ def table(out: Path, gold_shares: dict[int, float] | None, epochs: int,
     lines = []
     for objective_dir in sorted(p for p in out.iterdir() if p.is_dir()):
         share = (gold_shares or {}).get(aspect_of(objective_dir.name))
+        at = table_epochs(epochs)
         lines += [f"\n### {objective_dir.name}\n",
-                  "| arm | seeds | epochs run | F1 @10 | F1 @20 | F1 @30 (P) | dev-selected F1 | S | "
-                  "random F1 at S | mean − 2σ > random | mean − 2·SE > random | seeds > random (worst) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| arm | seeds | epochs run | " + " | ".join(f"F1 @{e}" for e in at) + " (P) | dev-selected F1 | "
+                  "S | random F1 at S | mean − 2σ > random | mean − 2·SE > random | seeds > random (worst) |",
+                  "|---|---|---" + "|---" * len(at) + "|---|---|---|---|---|---|"]
         for arm_dir in sorted(p for p in objective_dir.iterdir() if p.is_dir()):
             runs = [summarize(rows, epochs=epochs) for path in sorted(arm_dir.glob("seed*.jsonl"))
                     if len(rows := read_rows(path)) >= min(10, epochs)]
@@ -338,12 +347,12 @@ def table(out: Path, gold_shares: dict[int, float] | None, epochs: int,
                 seeds = f"{beaten}/{len(runs)} ({100 * min(selected):.1f})"
             else:
                 seeds = "–"
-            p30 = fmt([r["p30"] for r in runs if "p30" in r])
+            f1_at = " | ".join(fmt([r[e] for r in runs if e in r]) for e in at)
+            last_precision = fmt([r[f"p{at[-1]}"] for r in runs if f"p{at[-1]}" in r])
             name = (labels or {}).get(arm_dir.name, arm_dir.name)
-            lines.append(f"| {name} | {len(runs)} | {'/'.join(map(str, reached))} | "
-                         f"{fmt([r[10] for r in runs if 10 in r])} | {fmt([r[20] for r in runs if 20 in r])} | "
-                         f"{fmt([r[30] for r in runs if 30 in r])} ({p30}) | {fmt(selected)} | {100 * sparsity:.1f} | "
-                         f"{100 * chance:.1f} | {above} | {mean_above} | {seeds} |")
+            lines.append(f"| {name} | {len(runs)} | {'/'.join(map(str, reached))} | {f1_at} ({last_precision}) | "
+                         f"{fmt(selected)} | {100 * sparsity:.1f} | {100 * chance:.1f} | {above} | {mean_above} | "
+                         f"{seeds} |")
     return "\n".join(lines)
 
 

@@ -261,6 +261,8 @@ def test_emergence_table_selects_on_dev_and_compares_with_random(tmp_path, tmp_p
     text = emergence.table(tmp_path, gold_shares={0: 0.2}, epochs=3)
     row = next(line for line in text.splitlines() if line.startswith("| default"))
     assert "| 2 | 3 |" in row and "32.0 ± 2.8" in row              # dev-selected F1: 0.30 and 0.34
+    assert "| F1 @3 (P) |" in text and "| 35.0 ± 21.2 (35.0 ± 21.2) |" in row   # the budget's last epoch
+    assert [emergence.table_epochs(e) for e in (3, 25, 30, 50)] == [(3,), (10, 20, 25), (10, 20, 30), (10, 20, 30, 50)]
     assert f"{100 * emergence.random_f1(0.2, 0.1):.1f}" in row and row.endswith("| yes | yes | 2/2 (30.0) |")
     assert not emergence.finished(folder / "seed1.jsonl", 4)       # a fourth epoch would still run
     # Beer Aroma (--aspect 1): its own folder, configuration and random row
