@@ -319,10 +319,9 @@ def table(out: Path, gold_shares: dict[int, float] | None, epochs: int,
     *above* the others widens σ and can fail it), mean − 2·SE (SE = σ/√n: is the mean above random,
     at about 95 % confidence), and the seeds themselves: how many beat the random F1 at their own
     selected sparsity, and the worst seed's F1."""
-    lines = []
+    lines, at = [], table_epochs(epochs)
     for objective_dir in sorted(p for p in out.iterdir() if p.is_dir()):
         share = (gold_shares or {}).get(aspect_of(objective_dir.name))
-        at = table_epochs(epochs)
         lines += [f"\n### {objective_dir.name}\n",
                   "| arm | seeds | epochs run | " + " | ".join(f"F1 @{e}" for e in at) + " (P) | dev-selected F1 | "
                   "S | random F1 at S | mean − 2σ > random | mean − 2·SE > random | seeds > random (worst) |",
