@@ -480,7 +480,7 @@ def reference_epochs(reference_dir: str | Path, cfg: RunConfig, data_dir: str, e
                 z, logits = forward_eval(inputs.to(device), masks.to(device))[:2]
                 z = (z[:, :, 1] > 0.5).cpu()
                 counts.add(z, gold, masks)                              # real tokens only
-                with_padding.add(z, gold, torch.ones_like(masks))       # their validate_share_mochang
+                with_padding.add(z, gold, torch.ones_like(masks))       # padding counted, as their metric does
                 test_correct += int((logits.argmax(-1).cpu() == labels).sum())
         yield {"epoch": epoch, "dev_accuracy": correct / total,
                "test": {"accuracy": test_correct / len(test.dataset), "sparsity": counts.sparsity(),
